@@ -1,0 +1,319 @@
+//! The response body type and the conversion of function results into responses.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+use crate::BoxError;
+
+/// The body of a [`Response`]: either bytes known up front or any streaming
+/// [`http_body::Body`] (what an axum handler or another `tower::Service` returns).
+///
+/// ```
+/// use functions_framework::Body;
+///
+/// let body = Body::from("Hello");
+/// let empty = Body::empty();
+/// # let _ = (body, empty);
+/// ```
+pub struct Body(Inner);
+
+enum Inner {
+    Full(Option<Bytes>),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body {
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Body(Inner::Full(None))
+    }
+
+    /// Wraps any body whose chunks are [`Bytes`].
+    ///
+    /// ```
+    /// use functions_framework::Body;
+    /// use http_body_util::Full;
+    ///
+    /// let body = Body::new(Full::new(bytes::Bytes::from_static(b"streamed")));
+    /// # let _ = body;
+    /// ```
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // A `Body` handed back to us must not be boxed a second time.
+        let mut slot = Some(body);
+        if let Some(inner) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+            if let Some(body) = inner.take() {
+                return body;
+            }
+        }
+        match slot {
+            Some(body) => Body(Inner::Boxed(body.map_err(Into::into).boxed_unsync())),
+            None => Body::empty(),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Inner::Full(bytes) => f.debug_tuple("Body").field(bytes).finish(),
+            Inner::Boxed(_) => f.write_str("Body(<stream>)"),
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Inner::Full(None) => SizeHint::with_exact(0),
+            Inner::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        if bytes.is_empty() {
+            Body::empty()
+        } else {
+            Body(Inner::Full(Some(bytes)))
+        }
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::from(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::from(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Body::from(Bytes::from(v))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(v: &'static [u8]) -> Self {
+        Body::from(Bytes::from_static(v))
+    }
+}
+
+/// The response a function produces.
+pub type Response = http::Response<Body>;
+
+/// Anything a function may return: it becomes the HTTP response.
+///
+/// Implemented for `String` and `&'static str` (`text/plain`), `Vec<u8>` and [`Bytes`]
+/// (`application/octet-stream`), `()` (empty 200), [`StatusCode`], `(StatusCode, T)`,
+/// [`Json`], any `http::Response<B>`, and `Result<T, E>` for any error `E` that converts
+/// into a boxed error: an `Err` answers 500 with `X-Google-Status: error` and the error
+/// goes to the log, never to the client.
+///
+/// ```
+/// use functions_framework::{IntoResponse, Request};
+/// use http::StatusCode;
+///
+/// async fn teapot(_req: Request) -> impl IntoResponse {
+///     (StatusCode::IM_A_TEAPOT, "short and stout")
+/// }
+/// # let _ = teapot;
+/// ```
+pub trait IntoResponse {
+    /// Converts `self` into a response.
+    fn into_response(self) -> Response;
+}
+
+fn with_content_type(body: Body, content_type: &'static str) -> Response {
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const OCTETS: &str = "application/octet-stream";
+
+impl<B> IntoResponse for http::Response<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn into_response(self) -> Response {
+        self.map(Body::new)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), OCTETS)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), OCTETS)
+    }
+}
+
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        http::Response::new(Body::empty())
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let mut response = http::Response::new(Body::empty());
+        *response.status_mut() = self;
+        response
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut response = self.1.into_response();
+        *response.status_mut() = self.0;
+        response
+    }
+}
+
+impl<T, E> IntoResponse for Result<T, E>
+where
+    T: IntoResponse,
+    E: Into<BoxError>,
+{
+    fn into_response(self) -> Response {
+        match self {
+            Ok(value) => value.into_response(),
+            Err(error) => crate::server::function_error(error.into()),
+        }
+    }
+}
+
+/// A JSON response: serialises `T` with `Content-Type: application/json`.
+///
+/// ```
+/// use functions_framework::{Json, Request};
+///
+/// async fn hello(_req: Request) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "hello": "world" }))
+/// }
+/// # let _ = hello;
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(bytes) => with_content_type(Body::from(bytes), "application/json"),
+            Err(error) => crate::server::function_error(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(response: Response) -> Bytes {
+        match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => panic!("body failed: {error}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn strings_are_plain_text() {
+        let response = "hi".into_response();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], TEXT);
+        assert_eq!(collect(response).await, "hi");
+    }
+
+    #[tokio::test]
+    async fn status_tuple_keeps_body() {
+        let response = (StatusCode::CREATED, String::from("made")).into_response();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(collect(response).await, "made");
+    }
+
+    #[tokio::test]
+    async fn error_is_500_with_google_status() {
+        let result: Result<&'static str, std::io::Error> = Err(std::io::Error::other("disk full"));
+        let response = result.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["x-google-status"], "error");
+        let body = collect(response).await;
+        assert!(!String::from_utf8_lossy(&body).contains("disk full"));
+    }
+
+    #[tokio::test]
+    async fn body_new_does_not_rebox_a_body() {
+        let body = Body::new(Body::from("x"));
+        assert!(matches!(body.0, Inner::Full(Some(_))));
+    }
+
+    #[tokio::test]
+    async fn json_sets_content_type() {
+        let response = Json(serde_json::json!({"a": 1})).into_response();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(collect(response).await, r#"{"a":1}"#);
+    }
+}

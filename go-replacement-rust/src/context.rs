@@ -1,0 +1,320 @@
+//! The per-invocation context: execution id, trace context and deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+
+/// What the platform tells a function about the invocation it is serving.
+///
+/// Every function can reach it: HTTP functions find it in the request extensions, and any
+/// code running inside an invocation (also event and typed functions) gets it from
+/// [`Context::current`].
+///
+/// ```
+/// use functions_framework::{Context, Request};
+///
+/// async fn hello(req: Request) -> String {
+///     let ctx = req.extensions().get::<Context>().cloned();
+///     let id = ctx.as_ref().map(Context::execution_id).unwrap_or_default().to_owned();
+///     format!("execution {id}")
+/// }
+/// # let _ = hello;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    execution_id: String,
+    trace: Option<TraceContext>,
+    deadline: Option<Instant>,
+}
+
+/// The distributed-trace position of an invocation, from the `traceparent` header (W3C) or
+/// else the `X-Cloud-Trace-Context` header (Google).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The trace id: 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The caller's span id, as the header gave it (hex for `traceparent`, decimal for
+    /// `X-Cloud-Trace-Context`).
+    pub span_id: Option<String>,
+    /// Whether the caller asked for this trace to be recorded.
+    pub sampled: bool,
+    /// The original `traceparent` header, when there was one: it is passed on as the
+    /// CloudEvent `traceparent` extension.
+    pub traceparent: Option<String>,
+}
+
+tokio::task_local! {
+    static CURRENT: Context;
+}
+
+/// The header Cloud Functions uses to name an invocation.
+pub(crate) const EXECUTION_ID_HEADER: &str = "function-execution-id";
+
+impl Context {
+    /// The execution id: the `Function-Execution-Id` header, or a fresh id.
+    pub fn execution_id(&self) -> &str {
+        &self.inner.execution_id
+    }
+
+    /// The trace context, when the request carried one.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.inner.trace.as_ref()
+    }
+
+    /// When the platform gives up on this invocation (from `CLOUD_RUN_TIMEOUT_SECONDS`). Past
+    /// it, the function's future is dropped and the client gets a 504.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// The context of the invocation the calling task is serving, if any.
+    ///
+    /// ```
+    /// use functions_framework::Context;
+    ///
+    /// fn log_line(message: &str) {
+    ///     match Context::current() {
+    ///         Some(ctx) => println!("[{}] {message}", ctx.execution_id()),
+    ///         None => println!("{message}"),
+    ///     }
+    /// }
+    /// # log_line("outside any invocation");
+    /// ```
+    pub fn current() -> Option<Context> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// A context for calling a function directly, in a unit test for instance.
+    ///
+    /// ```
+    /// let ctx = functions_framework::Context::for_test("exec-1");
+    /// assert_eq!(ctx.execution_id(), "exec-1");
+    /// ```
+    pub fn for_test(execution_id: impl Into<String>) -> Self {
+        Context::new(execution_id.into(), None, None)
+    }
+
+    fn new(execution_id: String, trace: Option<TraceContext>, deadline: Option<Instant>) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                execution_id,
+                trace,
+                deadline,
+            }),
+        }
+    }
+
+    pub(crate) fn from_headers(headers: &HeaderMap, timeout: Option<Duration>) -> Self {
+        let execution_id = headers
+            .get(EXECUTION_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map_or_else(generate_execution_id, str::to_owned);
+        let trace = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_traceparent)
+            .or_else(|| {
+                headers
+                    .get("x-cloud-trace-context")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_cloud_trace_context)
+            });
+        Context::new(execution_id, trace, timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Runs `future` with `self` as [`Context::current`].
+    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+}
+
+/// A 12-character id, unique within the process and unlikely to repeat across instances.
+fn generate_execution_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ (u64::from(std::process::id()) << 32)
+    });
+    // splitmix64 of seed + counter: cheap, and distinct for every call in this process.
+    let mut z = seed.wrapping_add(
+        COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut id = String::with_capacity(12);
+    for _ in 0..12 {
+        id.push(char::from(ALPHABET[(z % 62) as usize]));
+        z /= 62;
+        if z == 0 {
+            z = seed.rotate_left(17) | 1;
+        }
+    }
+    id
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`
+fn parse_traceparent(value: &str) -> Option<TraceContext> {
+    let mut parts = value.trim().split('-');
+    let (version, trace_id, span_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if !is_hex(version, 2) || !is_hex(trace_id, 32) || !is_hex(span_id, 16) || !is_hex(flags, 2) {
+        return None;
+    }
+    if trace_id.bytes().all(|b| b == b'0') || span_id.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some(TraceContext {
+        trace_id: trace_id.to_ascii_lowercase(),
+        span_id: Some(span_id.to_ascii_lowercase()),
+        sampled: flags & 1 == 1,
+        traceparent: Some(value.trim().to_owned()),
+    })
+}
+
+/// `TRACE_ID[/SPAN_ID][;o=OPTIONS]`
+fn parse_cloud_trace_context(value: &str) -> Option<TraceContext> {
+    let (ids, options) = match value.split_once(';') {
+        Some((ids, options)) => (ids, Some(options)),
+        None => (value, None),
+    };
+    let (trace_id, span_id) = match ids.split_once('/') {
+        Some((trace, span)) => (trace, Some(span)),
+        None => (ids, None),
+    };
+    if !is_hex(trace_id, 32) {
+        return None;
+    }
+    let span_id = span_id
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned);
+    let sampled = options.is_some_and(|o| o.trim() == "o=1");
+    Some(TraceContext {
+        trace_id: trace_id.to_ascii_lowercase(),
+        span_id,
+        sampled,
+        traceparent: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn execution_id_from_header() {
+        let ctx = Context::from_headers(&headers(&[("function-execution-id", "abc123")]), None);
+        assert_eq!(ctx.execution_id(), "abc123");
+    }
+
+    #[test]
+    fn execution_ids_are_generated_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| {
+                Context::from_headers(&HeaderMap::new(), None)
+                    .execution_id()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 12));
+    }
+
+    #[test]
+    fn traceparent_wins_over_cloud_trace_context() {
+        let ctx = Context::from_headers(
+            &headers(&[
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+                (
+                    "x-cloud-trace-context",
+                    "11111111111111111111111111111111/1;o=1",
+                ),
+            ]),
+            None,
+        );
+        let trace = ctx.trace().cloned();
+        assert_eq!(
+            trace,
+            Some(TraceContext {
+                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                span_id: Some("00f067aa0ba902b7".into()),
+                sampled: true,
+                traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn cloud_trace_context_parsed() {
+        let trace = parse_cloud_trace_context("105445aa7843bc8bf206b12000100000/1;o=1");
+        assert_eq!(
+            trace.map(|t| (t.trace_id, t.span_id, t.sampled)),
+            Some((
+                "105445aa7843bc8bf206b12000100000".into(),
+                Some("1".into()),
+                true
+            ))
+        );
+        assert!(parse_cloud_trace_context("nothex/1").is_none());
+    }
+
+    #[test]
+    fn malformed_traceparent_ignored() {
+        for bad in [
+            "",
+            "00-xyz-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deadline_from_timeout() {
+        let before = Instant::now();
+        let ctx = Context::from_headers(&HeaderMap::new(), Some(Duration::from_secs(5)));
+        let deadline = ctx.deadline().map(|d| d.duration_since(before));
+        assert!(deadline.is_some_and(|d| d >= Duration::from_secs(5)));
+    }
+
+    #[tokio::test]
+    async fn current_inside_scope_only() {
+        assert!(Context::current().is_none());
+        let id = Context::for_test("x")
+            .scope(async { Context::current().map(|c| c.execution_id().to_owned()) })
+            .await;
+        assert_eq!(id.as_deref(), Some("x"));
+    }
+}

@@ -1,0 +1,430 @@
+//! The Functions Framework for Rust: write a function, and serve it the way Google Cloud
+//! Functions, Cloud Run or any container platform expects.
+//!
+//! A function is a plain `async fn`. Register it under a name, then call
+//! [`serve`](Functions::serve): the framework picks the function named by `FUNCTION_TARGET`
+//! (or `--target`), listens on `PORT` (or `--port`, default 8080), and serves every path
+//! with it except `/robots.txt` and `/favicon.ico`.
+//!
+//! ```no_run
+//! use functions_framework::{Functions, Request, Error};
+//!
+//! async fn hello(req: Request) -> Result<String, Error> {
+//!     let name = std::str::from_utf8(req.body())?;
+//!     Ok(format!("Hello, {}!", if name.is_empty() { "World" } else { name }))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     Functions::new().http("hello", hello).serve().await
+//! }
+//! ```
+//!
+//! # What the framework does for every request
+//!
+//! - The body is read first (up to 32 MiB by default: 413 past it), so a function gets
+//!   [`Bytes`] it can parse directly.
+//! - `Err` from the function answers 500 with `X-Google-Status: error`; a panic answers 500
+//!   with `X-Google-Status: crash`. Either way the details go to the log, never to the
+//!   client, and the server keeps serving.
+//! - With `CLOUD_RUN_TIMEOUT_SECONDS` set, a function still running past it is cancelled
+//!   (its future dropped) and the client gets 504.
+//! - [`Context`] gives the execution id, trace context and deadline of the invocation.
+//! - No `ETag` is ever sent, so responses are not cached by validators.
+//!
+//! On SIGTERM or SIGINT the server stops accepting, lets in-flight requests finish (10 s
+//! at most by default) and `serve` returns `Ok(())`.
+//!
+//! # Configuration
+//!
+//! | setting | code | flag | environment | default |
+//! | --- | --- | --- | --- | --- |
+//! | port | [`Functions::port`] | `--port` | `PORT` | 8080 |
+//! | function | [`Functions::target`] | `--target` | `FUNCTION_TARGET` | the only one registered, else `function` |
+//! | signature type | [`Functions::signature_type`] | `--signature-type` | `FUNCTION_SIGNATURE_TYPE` | the function's own |
+//! | deadline | | | `CLOUD_RUN_TIMEOUT_SECONDS` | none |
+//!
+//! What the code says wins over flags, and flags over the environment.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod config;
+mod context;
+mod listen;
+pub mod log;
+mod server;
+mod signature;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use body::{Body, IntoResponse, Json, Response};
+pub use bytes::Bytes;
+pub use config::SignatureType;
+pub use context::{Context, TraceContext};
+pub use http;
+pub use listen::{HANDOVER_CONNECTIONS, HANDOVER_LISTENERS, HANDOVER_PID};
+
+use config::{ConfigError, Overrides};
+use server::{Invoke, Limits, Server};
+
+/// The request an HTTP function receives: its body already read.
+pub type Request = http::Request<Bytes>;
+
+/// A boxed error: what any error type converts into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error type of this crate's fallible calls, and a convenient one for functions: any
+/// error converts into it with `?`.
+pub type Error = BoxError;
+
+/// The default request body limit: what Cloud Functions (2nd gen) and Cloud Run accept.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The functions of an application, and how to serve them.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use functions_framework::{Functions, Request};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), functions_framework::Error> {
+///     // State created once and shared by every invocation.
+///     let greeting = Arc::new(String::from("Hello"));
+///     Functions::new()
+///         .http("hello", move |_req: Request| {
+///             let greeting = Arc::clone(&greeting);
+///             async move { format!("{greeting}, World!") }
+///         })
+///         .serve()
+///         .await
+/// }
+/// ```
+pub struct Functions {
+    registered: Vec<Registered>,
+    overrides: Overrides,
+    limits: Limits,
+    listeners: Vec<std::net::TcpListener>,
+}
+
+struct Registered {
+    name: String,
+    signature: SignatureType,
+    function: Arc<dyn Invoke>,
+}
+
+impl fmt::Debug for Functions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Functions")
+            .field("registered", &self.catalogue())
+            .field("overrides", &self.overrides)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Functions {
+    fn default() -> Self {
+        Functions::new()
+    }
+}
+
+impl Functions {
+    /// An application with no functions yet.
+    pub fn new() -> Self {
+        listen::ensure_early_init_linked();
+        Functions {
+            registered: Vec::new(),
+            overrides: Overrides::default(),
+            limits: Limits {
+                body: DEFAULT_BODY_LIMIT,
+                header_read_timeout: Duration::from_secs(10),
+                shutdown_timeout: Duration::from_secs(10),
+            },
+            listeners: Vec::new(),
+        }
+    }
+
+    fn register(mut self, name: &str, signature: SignatureType, function: Arc<dyn Invoke>) -> Self {
+        self.registered.push(Registered {
+            name: name.to_owned(),
+            signature,
+            function,
+        });
+        self
+    }
+
+    /// Registers an HTTP function: an `async fn(Request)` returning anything that
+    /// [converts into a response](IntoResponse), `Result<_, E>` for any error `E` included.
+    ///
+    /// ```
+    /// use functions_framework::{Functions, Request, Error};
+    ///
+    /// async fn hello(_req: Request) -> Result<&'static str, Error> {
+    ///     Ok("Hello, World!")
+    /// }
+    ///
+    /// let app = Functions::new().http("hello", hello);
+    /// # let _ = app;
+    /// ```
+    pub fn http<F, Fut, R>(self, name: &str, function: F) -> Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse,
+    {
+        self.register(
+            name,
+            SignatureType::Http,
+            Arc::new(signature::http::HttpFunction(function)),
+        )
+    }
+
+    /// Registers any `tower::Service` as an HTTP function, an axum `Router` for instance. It
+    /// receives the request with its body already read (as a [`Body`]).
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use functions_framework::Functions;
+    ///
+    /// let router = Router::new()
+    ///     .route("/", get(|| async { "index" }))
+    ///     .route("/users/{id}", get(|| async { "a user" }));
+    /// let app = Functions::new().service("api", router);
+    /// # let _ = app;
+    /// ```
+    pub fn service<S, B>(self, name: &str, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.register(
+            name,
+            SignatureType::Http,
+            Arc::new(signature::http::ServiceFunction(service)),
+        )
+    }
+
+    /// Fixes the port, whatever `--port` and `PORT` say.
+    pub fn port(mut self, port: u16) -> Self {
+        self.overrides.port = Some(port);
+        self
+    }
+
+    /// Fixes the function to serve, whatever `--target` and `FUNCTION_TARGET` say.
+    pub fn target(mut self, name: &str) -> Self {
+        self.overrides.target = Some(name.to_owned());
+        self
+    }
+
+    /// Fixes the signature type the function must have, whatever `--signature-type` and
+    /// `FUNCTION_SIGNATURE_TYPE` say.
+    pub fn signature_type(mut self, signature: SignatureType) -> Self {
+        self.overrides.signature_type = Some(signature);
+        self
+    }
+
+    /// Sets the request body limit in bytes (default [`DEFAULT_BODY_LIMIT`]); larger bodies
+    /// get 413 and the function is not invoked.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.limits.body = bytes;
+        self
+    }
+
+    /// How long a client may take to send the request headers (default 10 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long in-flight requests may run after SIGTERM before the process exits anyway
+    /// (default 10 s, Cloud Run's grace period).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Serves on this listener instead of binding `PORT` (tests bind `127.0.0.1:0`).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), functions_framework::Error> {
+    /// use functions_framework::{Functions, Request};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_nonblocking(true)?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// Functions::new()
+    ///     .http("hello", |_req: Request| async { "hi" })
+    ///     .listener(listener)
+    ///     .serve()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Picks the function, opens the sockets and serves until SIGTERM or SIGINT.
+    ///
+    /// Fails before listening when the target is not registered or its signature type does
+    /// not match the one requested; the error names the target and lists the registered
+    /// functions. Bad flags print the usage and exit with status 2.
+    pub async fn serve(self) -> Result<(), Error> {
+        self.serve_with(std::env::args_os(), |name| std::env::var(name).ok())
+            .await
+    }
+
+    async fn serve_with<I, T>(
+        mut self,
+        args: I,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        log::init();
+        let config = match config::resolve(&self.overrides, args, env) {
+            Ok(config) => config,
+            Err(ConfigError::Flags(error)) => error.exit(),
+            Err(error @ ConfigError::Env(_)) => return Err(StartupError(error.to_string()).into()),
+        };
+        if config.list_functions {
+            println!("{}", serde_json::Value::Array(self.catalogue()));
+            return Ok(());
+        }
+        let chosen = self.select(config.target.as_deref(), config.signature_type)?;
+        let (name, signature, function) = (
+            chosen.name.clone(),
+            chosen.signature,
+            Arc::clone(&chosen.function),
+        );
+        let sockets = if self.listeners.is_empty() {
+            listen::sockets(config.port)?
+        } else {
+            listen::Sockets {
+                listeners: std::mem::take(&mut self.listeners),
+                connections: Vec::new(),
+                origin: "given by the application",
+            }
+        };
+        let addresses: Vec<String> = sockets
+            .listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
+        tracing::info!(
+            function = %name,
+            signature = %signature,
+            "serving on {} ({}{})",
+            addresses.join(", "),
+            sockets.origin,
+            if listen::from_shim() { ", exec'd from Node.js" } else { "" },
+        );
+        let server = Server {
+            function,
+            timeout: config.timeout,
+            limits: self.limits.clone(),
+        };
+        Arc::new(server).run(sockets).await?;
+        Ok(())
+    }
+
+    /// The registered functions as JSON: `[{"name": ..., "signatureType": ...}]`.
+    fn catalogue(&self) -> Vec<serde_json::Value> {
+        self.registered
+            .iter()
+            .map(|r| serde_json::json!({ "name": r.name, "signatureType": r.signature.as_str() }))
+            .collect()
+    }
+
+    fn listing(&self) -> String {
+        if self.registered.is_empty() {
+            return "none".to_owned();
+        }
+        self.registered
+            .iter()
+            .map(|r| format!("{} ({})", r.name, r.signature))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Chooses what to serve. With no target named anywhere, a sole registered function is
+    /// served whatever its name, so that `cargo run` just works; otherwise the name must match.
+    fn select(
+        &self,
+        target: Option<&str>,
+        requested: Option<SignatureType>,
+    ) -> Result<&Registered, StartupError> {
+        for (i, r) in self.registered.iter().enumerate() {
+            if self.registered[..i]
+                .iter()
+                .any(|earlier| earlier.name == r.name)
+            {
+                return Err(StartupError(format!(
+                    "function {:?} is registered twice; registered functions: {}",
+                    r.name,
+                    self.listing()
+                )));
+            }
+        }
+        let chosen = match target {
+            Some(name) => self.registered.iter().find(|r| r.name == name),
+            None if self.registered.len() == 1 => self.registered.first(),
+            None => self
+                .registered
+                .iter()
+                .find(|r| r.name == config::DEFAULT_TARGET),
+        };
+        let Some(chosen) = chosen else {
+            let name = target.unwrap_or(config::DEFAULT_TARGET);
+            return Err(StartupError(format!(
+                "function target {name:?} is not registered; registered functions: {}. \
+                 Set FUNCTION_TARGET or --target to one of them.",
+                self.listing()
+            )));
+        };
+        if let Some(requested) = requested {
+            if !chosen.signature.serves(requested) {
+                return Err(StartupError(format!(
+                    "function target {:?} is a {} function, but signature type {requested} was \
+                     requested (FUNCTION_SIGNATURE_TYPE or --signature-type); registered \
+                     functions: {}",
+                    chosen.name,
+                    chosen.signature,
+                    self.listing()
+                )));
+            }
+        }
+        Ok(chosen)
+    }
+}
+
+/// A start-up failure; its `Debug` is the plain message, so that `main` returning it prints
+/// something a person can act on.
+struct StartupError(String);
+
+impl fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}

@@ -1,0 +1,345 @@
+//! The HTTP server: routing, limits, panic recovery, deadlines, error responses and graceful
+//! shutdown, all in one place.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::TcpStream;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::context::Context;
+use crate::listen::Sockets;
+use crate::{Body, BoxError, Response};
+
+/// A future boxed for storage behind the type-erased [`Invoke`].
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A registered function with its signature adapter, erased to one shape.
+pub(crate) trait Invoke: Send + Sync + 'static {
+    /// Runs the function on a request whose body has been read. `Err` means the request was
+    /// refused before the function ran (a client error).
+    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>>;
+}
+
+/// A request refused before the function ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl Rejection {
+    /// A 400 whose message says what is wrong with the request.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Rejection {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+/// Server settings that do not come from flags or the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) body: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Request headers beyond this get 431, as Node.js (the platform's own runtime) does.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+const CRASH_BODY: &str =
+    "A panic occurred during user function execution. Please see logs for more details.\n";
+const ERROR_BODY: &str =
+    "An error occurred during user function execution. Please see logs for more details.\n";
+
+pub(crate) struct Server {
+    pub(crate) function: Arc<dyn Invoke>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) limits: Limits,
+}
+
+impl Server {
+    /// Answers one request. Never fails: every outcome is a response.
+    async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Response {
+        let path = request.uri().path();
+        if path == "/robots.txt" || path == "/favicon.ico" {
+            return status_only(StatusCode::NOT_FOUND);
+        }
+        let (parts, body) = request.into_parts();
+        let limit = self.limits.body;
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return too_large(limit);
+        }
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return too_large(limit);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "request body could not be read");
+                return rejection(&Rejection::bad_request(format!(
+                    "could not read the request body: {error}"
+                )));
+            }
+        };
+
+        let context = Context::from_headers(&parts.headers, self.timeout);
+        let mut request = http::Request::from_parts(parts, body);
+        request.extensions_mut().insert(context.clone());
+        let function = Arc::clone(&self.function);
+        // The call itself happens inside the first poll, so a panic before the function's
+        // first `.await` is caught like one after it.
+        let call = AssertUnwindSafe(async move { function.invoke(request).await }).catch_unwind();
+        let call = context.scope(call);
+        let outcome = match self.timeout {
+            Some(timeout) => match tokio::time::timeout(timeout, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(
+                        timeout_secs = timeout.as_secs(),
+                        "function exceeded its deadline and was cancelled"
+                    );
+                    return text(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "Function execution exceeded the {}s deadline.\n",
+                            timeout.as_secs()
+                        ),
+                    );
+                }
+            },
+            None => call.await,
+        };
+        match outcome {
+            Ok(Ok(mut response)) => {
+                // Responses must not be cached by an ETag (Functions Framework contract).
+                response.headers_mut().remove(header::ETAG);
+                response
+            }
+            Ok(Err(refused)) => rejection(&refused),
+            Err(_panic) => crash(),
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests for at most
+    /// `shutdown_timeout`.
+    pub(crate) async fn run(self: Arc<Self>, sockets: Sockets) -> io::Result<()> {
+        install_panic_hook();
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+
+        let graceful = GracefulShutdown::new();
+        for stream in sockets.connections {
+            self.serve_connection(stream, &graceful);
+        }
+        let (accepted_tx, mut accepted_rx) = mpsc::channel::<TcpStream>(64);
+        let mut acceptors = Vec::new();
+        for listener in sockets.listeners {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            acceptors.push(tokio::spawn(accept_loop(listener, accepted_tx.clone())));
+        }
+        drop(accepted_tx);
+
+        let signal_name = loop {
+            tokio::select! {
+                Some(stream) = accepted_rx.recv() => self.serve_connection(stream, &graceful),
+                _ = terminate.recv() => break "SIGTERM",
+                _ = interrupt.recv() => break "SIGINT",
+            }
+        };
+        // Closing the listeners makes new connections fail fast instead of queueing behind
+        // a server that is going away.
+        for acceptor in &acceptors {
+            acceptor.abort();
+        }
+        drop(accepted_rx);
+        let in_flight = graceful.count();
+        tracing::info!(
+            signal = signal_name,
+            connections = in_flight,
+            "shutting down: draining"
+        );
+        let bound = self.limits.shutdown_timeout;
+        tokio::select! {
+            () = graceful.shutdown() => {
+                tracing::info!("all connections drained");
+                Ok(())
+            }
+            () = tokio::time::sleep(bound) => {
+                tracing::warn!(bound_secs = bound.as_secs_f64(), "drain bound reached: exiting with requests unfinished");
+                Ok(())
+            }
+            _ = terminate.recv() => force_exit("SIGTERM"),
+            _ = interrupt.recv() => force_exit("SIGINT"),
+        }
+    }
+
+    fn serve_connection(self: &Arc<Self>, stream: TcpStream, graceful: &GracefulShutdown) {
+        let _ = stream.set_nodelay(true);
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "could not register a connection");
+                return;
+            }
+        };
+        let server = Arc::clone(self);
+        let service = service_fn(move |request| {
+            let server = Arc::clone(&server);
+            async move { Ok::<_, Infallible>(server.handle(request).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout)
+            .keep_alive(true)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, accepted: mpsc::Sender<TcpStream>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => match stream.into_std() {
+                Ok(stream) => {
+                    if accepted.send(stream).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "accepted connection unusable"),
+            },
+            Err(error) => {
+                // Out of fds or memory: back off instead of spinning, and keep serving
+                // the connections we already have.
+                tracing::error!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[allow(clippy::exit)]
+fn force_exit(signal: &str) -> ! {
+    tracing::warn!(signal, "second signal during shutdown: exiting now");
+    std::process::exit(1)
+}
+
+fn status_only(status: StatusCode) -> Response {
+    let mut response = http::Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+fn text(status: StatusCode, message: impl Into<Body>) -> Response {
+    let mut response = http::Response::new(message.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn too_large(limit: usize) -> Response {
+    let mut response = text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Request body exceeds the limit of {limit} bytes.\n"),
+    );
+    // The rest of the body is not read, so the connection cannot be reused.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn rejection(refused: &Rejection) -> Response {
+    tracing::warn!(
+        status = refused.status.as_u16(),
+        "request refused, function not invoked: {}",
+        refused.message
+    );
+    text(refused.status, format!("{}\n", refused.message))
+}
+
+fn crash() -> Response {
+    let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, CRASH_BODY);
+    response
+        .headers_mut()
+        .insert("x-google-status", HeaderValue::from_static("crash"));
+    response
+}
+
+/// The one place a function's error becomes a response: 500, `X-Google-Status: error`, a
+/// generic body, and the error with its causes in the log.
+#[allow(clippy::needless_pass_by_value)] // callers hand over the error they own
+pub(crate) fn function_error(error: BoxError) -> Response {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "function returned an error");
+    let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, ERROR_BODY);
+    response
+        .headers_mut()
+        .insert("x-google-status", HeaderValue::from_static("error"));
+    response
+}
+
+/// Panics inside an invocation are written to stderr as one entry with the message, the
+/// location, the execution id and a backtrace; other panics go to the previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let Some(context) = Context::current() else {
+                return previous(info);
+            };
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            let backtrace = std::backtrace::Backtrace::force_capture();
+            crate::log::panic(context.execution_id(), &message, &location, &backtrace);
+        }));
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,485 @@
+//! The server against a real HTTP client on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Context, Error, Functions, IntoResponse, Request, Response};
+
+/// Serves `app` on a fresh loopback port with the given environment and no flags.
+fn start_with_env(app: Functions, env: &[(&'static str, &'static str)]) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let env: Vec<(&str, &str)> = env.to_vec();
+    tokio::spawn(app.listener(listener).serve_with(["test"], move |name| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }));
+    addr
+}
+
+fn start(app: Functions) -> SocketAddr {
+    start_with_env(app, &[])
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn send(addr: SocketAddr, method: Method, path: &str, body: &'static [u8]) -> Reply {
+    send_with(addr, method, path, body, &[]).await
+}
+
+async fn send_with(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: &'static [u8],
+    headers: &[(&'static str, &'static str)],
+) -> Reply {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from_static(body)))
+        .expect("request");
+    let response = client().request(request).await.expect("response");
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.expect("body").to_bytes(),
+    }
+}
+
+async fn echo_method_and_path(req: Request) -> String {
+    format!("{} {}", req.method(), req.uri())
+}
+
+#[tokio::test]
+async fn every_path_and_method_reaches_the_function() {
+    let addr = start(Functions::new().http("f", echo_method_and_path));
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::POST, "/a/b/c"),
+        (Method::PUT, "/execute?x=1&y=2"),
+        (Method::DELETE, "/robots.txt.bak"),
+        (Method::PATCH, "/favicon.ico/inner"),
+        (Method::OPTIONS, "/x"),
+    ] {
+        let reply = send(addr, method.clone(), path, b"").await;
+        assert_eq!(reply.status, StatusCode::OK, "{method} {path}");
+        assert_eq!(reply.text(), format!("{method} {path}"));
+    }
+}
+
+#[tokio::test]
+async fn robots_and_favicon_are_404_without_invoking() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let addr = start(Functions::new().http("f", move |_req: Request| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "called" }
+    }));
+    for path in ["/robots.txt", "/favicon.ico"] {
+        for method in [Method::GET, Method::POST] {
+            let reply = send(addr, method, path, b"").await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND);
+            assert!(reply.body.is_empty());
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(send(addr, Method::GET, "/", b"").await.text(), "called");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn etag_is_never_sent() {
+    let addr = start(Functions::new().http("f", |_req: Request| async {
+        http::Response::builder()
+            .header("etag", "\"abc\"")
+            .header("x-kept", "yes")
+            .body(String::from("cached?"))
+            .expect("response")
+    }));
+    let reply = send(addr, Method::GET, "/", b"").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.headers.get("etag").is_none());
+    assert_eq!(reply.headers["x-kept"], "yes");
+}
+
+async fn panics(req: Request) -> &'static str {
+    if req.uri().path() == "/later" {
+        tokio::task::yield_now().await;
+        panic!("secret detail after an await");
+    }
+    if req.uri().path() == "/now" {
+        panic!("secret detail before any await");
+    }
+    "fine"
+}
+
+#[tokio::test]
+async fn a_panic_is_a_500_crash_and_the_server_keeps_serving() {
+    let addr = start(Functions::new().http("f", panics));
+    for _ in 0..3 {
+        for path in ["/now", "/later"] {
+            let reply = send(addr, Method::GET, path, b"").await;
+            assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(reply.headers["x-google-status"], "crash");
+            assert!(
+                !reply.text().contains("secret"),
+                "panic message leaked: {}",
+                reply.text()
+            );
+            let ok = send(addr, Method::GET, "/", b"").await;
+            assert_eq!((ok.status, ok.text().as_str()), (StatusCode::OK, "fine"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_function_error_is_a_500_error() {
+    async fn fails(_req: Request) -> Result<String, std::io::Error> {
+        Err(std::io::Error::other("database password is hunter2"))
+    }
+    let addr = start(Functions::new().http("f", fails));
+    let reply = send(addr, Method::POST, "/", b"x").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.headers["x-google-status"], "error");
+    assert!(!reply.text().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn any_error_type_works_with_question_mark() {
+    async fn parse(req: Request) -> Result<String, Error> {
+        let text = std::str::from_utf8(req.body())?;
+        let n: i64 = text.parse()?;
+        Ok((n * 2).to_string())
+    }
+    let addr = start(Functions::new().http("f", parse));
+    assert_eq!(send(addr, Method::POST, "/", b"21").await.text(), "42");
+    let bad = send(addr, Method::POST, "/", b"twenty").await;
+    assert_eq!(bad.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413_and_the_function_is_not_invoked() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let app = Functions::new()
+        .http("f", move |req: Request| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { req.body().len().to_string() }
+        })
+        .body_limit(1024);
+    let addr = start(app);
+    static BIG: [u8; 2048] = [b'a'; 2048];
+    static FITS: [u8; 1024] = [b'a'; 1024];
+    let reply = send(addr, Method::POST, "/", &BIG).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(reply.text().contains("1024"));
+
+    // Chunked, so no Content-Length announces the size.
+    let chunks = futures_util::stream::iter((0..8).map(|_| {
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(&[b'b'; 300])))
+    }));
+    let request = http::Request::post(format!("http://{addr}/"))
+        .body(StreamBody::new(chunks))
+        .expect("request");
+    let chunked = Client::builder(TokioExecutor::new())
+        .build_http()
+        .request(request)
+        .await
+        .expect("response");
+    assert_eq!(chunked.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    assert_eq!(send(addr, Method::POST, "/", &FITS).await.text(), "1024");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn past_the_deadline_is_504_and_the_function_is_dropped() {
+    struct Dropped(Arc<AtomicUsize>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&drops);
+    let app = Functions::new().http("f", move |req: Request| {
+        let guard = Dropped(Arc::clone(&seen));
+        async move {
+            if req.uri().path() == "/slow" {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            drop(guard);
+            "done"
+        }
+    });
+    let addr = start_with_env(app, &[("CLOUD_RUN_TIMEOUT_SECONDS", "1")]);
+    let reply = send(addr, Method::GET, "/slow", b"").await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the function's future was not dropped"
+    );
+    assert_eq!(send(addr, Method::GET, "/fast", b"").await.text(), "done");
+}
+
+#[tokio::test]
+async fn one_hundred_invocations_run_concurrently() {
+    // Every invocation waits until all 100 are inside the function: this completes only if
+    // the server runs them at the same time.
+    let barrier = Arc::new(tokio::sync::Barrier::new(100));
+    let app = Functions::new().http("f", move |_req: Request| {
+        let barrier = Arc::clone(&barrier);
+        async move {
+            barrier.wait().await;
+            "together"
+        }
+    });
+    let addr = start(app);
+    let requests = (0..100).map(|_| tokio::spawn(send(addr, Method::GET, "/", b"")));
+    let all = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(requests),
+    )
+    .await
+    .expect("100 concurrent invocations did not all run at once");
+    for reply in all {
+        assert_eq!(reply.expect("task").text(), "together");
+    }
+}
+
+#[tokio::test]
+async fn closures_share_state() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = Functions::new().http("f", move |_req: Request| {
+        let hits = Arc::clone(&hits);
+        async move { (hits.fetch_add(1, Ordering::SeqCst) + 1).to_string() }
+    });
+    let addr = start(app);
+    for expected in 1..=3 {
+        assert_eq!(
+            send(addr, Method::GET, "/", b"").await.text(),
+            expected.to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_axum_router_is_a_function() {
+    use axum::routing::{get, post};
+    let router = axum::Router::new()
+        .route("/", get(|| async { "root" }))
+        .route(
+            "/users/{id}",
+            get(
+                |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                    format!("user {id}")
+                },
+            ),
+        )
+        .route("/echo", post(|body: String| async move { body }));
+    let addr = start(Functions::new().service("api", router));
+    assert_eq!(send(addr, Method::GET, "/", b"").await.text(), "root");
+    assert_eq!(
+        send(addr, Method::GET, "/users/7", b"").await.text(),
+        "user 7"
+    );
+    assert_eq!(
+        send(addr, Method::POST, "/echo", b"ping").await.text(),
+        "ping"
+    );
+    assert_eq!(
+        send(addr, Method::GET, "/missing", b"").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(addr, Method::GET, "/robots.txt", b"").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn context_carries_execution_id_and_trace() {
+    async fn show(req: Request) -> Response {
+        let from_extension = req
+            .extensions()
+            .get::<Context>()
+            .map(|c| c.execution_id().to_owned());
+        let current = Context::current();
+        let trace = current
+            .as_ref()
+            .and_then(|c| c.trace())
+            .map(|t| t.trace_id.clone());
+        format!(
+            "{}|{}|{}",
+            from_extension.unwrap_or_default(),
+            current
+                .map(|c| c.execution_id().to_owned())
+                .unwrap_or_default(),
+            trace.unwrap_or_default()
+        )
+        .into_response()
+    }
+    let addr = start(Functions::new().http("f", show));
+    let reply = send_with(
+        addr,
+        Method::GET,
+        "/",
+        b"",
+        &[
+            ("function-execution-id", "exec-42"),
+            (
+                "x-cloud-trace-context",
+                "105445aa7843bc8bf206b12000100000/1;o=1",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        reply.text(),
+        "exec-42|exec-42|105445aa7843bc8bf206b12000100000"
+    );
+    let generated = send(addr, Method::GET, "/", b"").await.text();
+    let id = generated.split('|').next().unwrap_or_default();
+    assert_eq!(id.len(), 12, "{generated}");
+}
+
+/// Sends raw bytes and reads until the server closes or `wait` passes.
+async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn malformed_http_is_400_and_the_server_keeps_serving() {
+    let addr = start(Functions::new().http("f", |_req: Request| async { "ok" }));
+    for garbage in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Without Colon\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+    ] {
+        let answer = raw(addr, garbage).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 4"),
+            "{:?} -> {answer:?}",
+            String::from_utf8_lossy(garbage)
+        );
+        assert_eq!(send(addr, Method::GET, "/", b"").await.text(), "ok");
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let addr = start(Functions::new().http("f", |_req: Request| async { "ok" }));
+    let mut request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 20 * 1024));
+    request.extend_from_slice(b"\r\n\r\n");
+    let answer = raw(addr, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    assert_eq!(send(addr, Method::GET, "/", b"").await.text(), "ok");
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let addr = start(Functions::new().http("f", echo_method_and_path));
+    let answer = raw(
+        addr,
+        b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.contains("GET /1") && answer.contains("GET /2"),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn target_selection() {
+    let app = Functions::new()
+        .http("hello", echo_method_and_path)
+        .http("other", echo_method_and_path);
+    let missing = app
+        .select(Some("nope"), None)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        missing.contains("\"nope\"") && missing.contains("hello (http), other (http)"),
+        "{missing}"
+    );
+    assert_eq!(
+        app.select(Some("other"), None)
+            .map(|r| r.name.as_str())
+            .ok(),
+        Some("other")
+    );
+    let ambiguous = app
+        .select(None, None)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(ambiguous.contains("\"function\""), "{ambiguous}");
+    let mismatch = app
+        .select(Some("hello"), Some(crate::SignatureType::CloudEvent))
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        mismatch.contains("http function") && mismatch.contains("cloudevent"),
+        "{mismatch}"
+    );
+
+    let single = Functions::new().http("only", echo_method_and_path);
+    assert_eq!(
+        single.select(None, None).map(|r| r.name.as_str()).ok(),
+        Some("only")
+    );
+    let twice = Functions::new()
+        .http("a", echo_method_and_path)
+        .http("a", echo_method_and_path);
+    assert!(
+        twice
+            .select(Some("a"), None)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
+            .contains("twice")
+    );
+}

@@ -1,0 +1,4 @@
+//! One adapter per signature type: each turns a user function into the server's
+//! [`Invoke`](crate::server::Invoke) shape.
+
+pub(crate) mod http;
