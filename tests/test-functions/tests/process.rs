@@ -1,0 +1,222 @@
+//! `test-functions` as a real process: configuration precedence, start-up failures and
+//! shutdown.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{command, free_port, get, run_to_exit, signal, start};
+
+#[test]
+fn env_selects_the_target_and_port() {
+    let port = free_port();
+    let mut cmd = command();
+    cmd.env("PORT", port.to_string())
+        .env("FUNCTION_TARGET", "sleep");
+    let server = start(cmd);
+    assert_eq!(server.port, port);
+    let reply = get(port, "/?ms=1").expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "slept 1ms"));
+}
+
+#[test]
+fn flags_beat_env() {
+    let (env_port, flag_port) = (free_port(), free_port());
+    let mut cmd = command();
+    cmd.env("PORT", env_port.to_string())
+        .env("FUNCTION_TARGET", "error")
+        .env("FUNCTION_SIGNATURE_TYPE", "cloudevent")
+        .args([
+            "--port",
+            &flag_port.to_string(),
+            "--target=echo",
+            "--signature-type",
+            "http",
+        ]);
+    let server = start(cmd);
+    assert_eq!(server.port, flag_port);
+    assert!(
+        get(env_port, "/").is_err(),
+        "the PORT from the environment must not be used"
+    );
+    let reply = common::request(
+        flag_port,
+        "POST",
+        "/",
+        &[("Content-Type", "text/x-test")],
+        b"hi",
+    )
+    .expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "hi"));
+    assert_eq!(reply.header("content-type"), Some("text/x-test"));
+}
+
+#[test]
+fn unknown_target_exits_non_zero_before_binding() {
+    let port = free_port();
+    let mut cmd = command();
+    cmd.env("PORT", port.to_string())
+        .env("FUNCTION_TARGET", "nope");
+    let (code, output) = run_to_exit(cmd);
+    assert_ne!(code, Some(0), "{output}");
+    assert!(output.contains("\"nope\""), "{output}");
+    for registered in [
+        "http (http)",
+        "echo (http)",
+        "panic (http)",
+        "sleep (http)",
+        "log (http)",
+    ] {
+        assert!(
+            output.contains(registered),
+            "{registered} missing from: {output}"
+        );
+    }
+    assert!(!output.contains("serving on"), "{output}");
+}
+
+#[test]
+fn mismatched_signature_type_exits_non_zero() {
+    let mut cmd = command();
+    cmd.env("PORT", "0")
+        .env("FUNCTION_TARGET", "echo")
+        .env("FUNCTION_SIGNATURE_TYPE", "cloudevent");
+    let (code, output) = run_to_exit(cmd);
+    assert_ne!(code, Some(0), "{output}");
+    assert!(
+        output.contains("\"echo\"") && output.contains("cloudevent"),
+        "{output}"
+    );
+}
+
+#[test]
+fn bad_configuration_says_what_to_fix() {
+    let mut bad_port = command();
+    bad_port.env("PORT", "http").env("FUNCTION_TARGET", "echo");
+    let (code, output) = run_to_exit(bad_port);
+    assert_ne!(code, Some(0));
+    assert!(output.contains("PORT"), "{output}");
+
+    let mut bad_flag = command();
+    bad_flag.arg("--bogus");
+    let (code, output) = run_to_exit(bad_flag);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("--bogus"), "{output}");
+
+    let mut help = command();
+    help.arg("--help");
+    let (code, output) = run_to_exit(help);
+    assert_eq!(code, Some(0));
+    assert!(
+        output.contains("--target") && output.contains("FUNCTION_TARGET"),
+        "{output}"
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let mut cmd = command();
+    cmd.env("PORT", "0").env("FUNCTION_TARGET", "sleep");
+    let mut server = start(cmd);
+    let port = server.port;
+    let slow = std::thread::spawn(move || get(port, "/?ms=1500"));
+    // Wait until the request is in the function.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&server.child, libc::SIGTERM);
+    let started = Instant::now();
+    let reply = slow
+        .join()
+        .expect("join")
+        .expect("in-flight request failed");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "slept 1500ms"));
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        get(port, "/").is_err(),
+        "a new connection was accepted after shutdown"
+    );
+    let lines: Vec<String> = server.lines.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("draining")), "{lines:#?}");
+}
+
+#[test]
+fn panic_and_error_targets_answer_500_and_the_process_lives() {
+    for (target, status_header) in [("panic", "crash"), ("error", "error")] {
+        let mut cmd = command();
+        cmd.env("PORT", "0").env("FUNCTION_TARGET", target);
+        let server = start(cmd);
+        for _ in 0..3 {
+            let reply = get(server.port, "/").expect("request");
+            assert_eq!(reply.status, 500);
+            assert_eq!(reply.header("x-google-status"), Some(status_header));
+            assert!(!reply.text().contains("deliberate"), "{}", reply.text());
+        }
+        let output: String = {
+            std::thread::sleep(Duration::from_millis(100));
+            server.lines.try_iter().collect::<Vec<_>>().join("\n")
+        };
+        assert!(
+            output.contains("deliberate"),
+            "the log must carry the detail: {output}"
+        );
+    }
+}
+
+#[test]
+fn http_target_records_the_body_and_log_target_writes_lines() {
+    let dir = std::env::temp_dir().join(format!("ff-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut cmd = command();
+    cmd.env("PORT", "0")
+        .env("FUNCTION_TARGET", "http")
+        .current_dir(&dir);
+    let server = start(cmd);
+    let reply = common::request(
+        server.port,
+        "POST",
+        "/",
+        &[("Content-Type", "application/json")],
+        br#"{"res":"PASS"}"#,
+    )
+    .expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "OK"));
+    let recorded = std::fs::read_to_string(dir.join("function_output.json")).expect("output file");
+    assert_eq!(recorded, r#"{"res":"PASS"}"#);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut cmd = command();
+    cmd.env("PORT", "0").env("FUNCTION_TARGET", "log");
+    let server = start(cmd);
+    let reply = get(server.port, "/?lines=5").expect("request");
+    assert_eq!(reply.status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let lines: Vec<String> = server
+        .lines
+        .try_iter()
+        .filter(|l| l.starts_with("log line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+}
+
+#[test]
+fn conformance_sleep_applies_to_every_target() {
+    let mut cmd = command();
+    cmd.env("PORT", "0")
+        .env("FUNCTION_TARGET", "echo")
+        .env("CONFORMANCE_SLEEP_MS", "400");
+    let server = start(cmd);
+    let started = Instant::now();
+    let reply = get(server.port, "/").expect("request");
+    assert_eq!(reply.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+}
