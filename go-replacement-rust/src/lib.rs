@@ -51,21 +51,27 @@
 mod body;
 mod config;
 mod context;
+pub mod convert;
 mod listen;
 pub mod log;
 mod server;
 mod signature;
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use body::{Body, IntoResponse, Json, Response};
 pub use bytes::Bytes;
+pub use cloudevents;
+pub use cloudevents::{AttributesReader, Event};
 pub use config::SignatureType;
 pub use context::{Context, TraceContext};
 pub use http;
 pub use listen::{HANDOVER_CONNECTIONS, HANDOVER_LISTENERS, HANDOVER_PID};
+pub use signature::cloudevent::{CloudEvent, FromCloudEvent};
+pub use signature::event::{EventContext, Resource};
 
 use config::{ConfigError, Overrides};
 use server::{Invoke, Limits, Server};
@@ -211,6 +217,126 @@ impl Functions {
             name,
             SignatureType::Http,
             Arc::new(signature::http::ServiceFunction(service)),
+        )
+    }
+
+    /// Registers a CloudEvent function: an `async fn` taking the SDK's [`Event`] or a
+    /// [`CloudEvent<T>`] whose data is decoded into `T`, and returning `Result<(), E>`.
+    ///
+    /// It accepts POST requests carrying a CloudEvent in binary or structured mode, and
+    /// legacy event bodies (converted, see [`convert`]). Success answers 204; `Err` answers
+    /// 500 so that Pub/Sub and Eventarc retry. A malformed event gets 400 and the function
+    /// is not invoked.
+    ///
+    /// ```
+    /// use functions_framework::{AttributesReader, Error, Event, Functions};
+    ///
+    /// async fn on_event(event: Event) -> Result<(), Error> {
+    ///     println!("{} from {}: {:?}", event.ty(), event.source(), event.data());
+    ///     Ok(())
+    /// }
+    ///
+    /// let app = Functions::new().cloud_event("on_event", on_event);
+    /// # let _ = app;
+    /// ```
+    pub fn cloud_event<F, A, Fut, E>(self, name: &str, function: F) -> Self
+    where
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        A: FromCloudEvent,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.register(
+            name,
+            SignatureType::CloudEvent,
+            Arc::new(signature::cloudevent::CloudEventFunction {
+                function,
+                _event: PhantomData,
+            }),
+        )
+    }
+
+    /// Registers a legacy event (background) function: `async fn(data, EventContext)`
+    /// returning `Result<(), E>`, `data` decoded with serde (`serde_json::Value` takes
+    /// anything).
+    ///
+    /// It accepts legacy event bodies in both shapes and CloudEvents (converted, see
+    /// [`convert`]). Responses are as for [`cloud_event`](Functions::cloud_event).
+    ///
+    /// ```
+    /// use functions_framework::{Error, EventContext, Functions};
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct PubsubMessage {
+    ///     data: Option<String>,
+    /// }
+    ///
+    /// async fn on_message(message: PubsubMessage, context: EventContext) -> Result<(), Error> {
+    ///     println!("{}: {:?}", context.event_id, message.data);
+    ///     Ok(())
+    /// }
+    ///
+    /// let app = Functions::new().event("on_message", on_message);
+    /// # let _ = app;
+    /// ```
+    pub fn event<F, T, Fut, E>(self, name: &str, function: F) -> Self
+    where
+        F: Fn(T, EventContext) -> Fut + Send + Sync + 'static,
+        T: serde::de::DeserializeOwned + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.register(
+            name,
+            SignatureType::Event,
+            Arc::new(signature::event::EventFunction {
+                function,
+                _data: PhantomData,
+            }),
+        )
+    }
+
+    /// Registers a typed function: `async fn(In) -> Result<Out, E>`. The request body is
+    /// decoded as JSON into `In` (400 naming the failing field when it does not fit) and
+    /// `Out` is answered as JSON.
+    ///
+    /// ```
+    /// use functions_framework::{Error, Functions};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Deserialize, Serialize)]
+    /// struct Greeting {
+    ///     message: String,
+    /// }
+    ///
+    /// #[derive(Serialize)]
+    /// struct Reply {
+    ///     payload: Greeting,
+    /// }
+    ///
+    /// async fn echo(greeting: Greeting) -> Result<Reply, Error> {
+    ///     Ok(Reply { payload: greeting })
+    /// }
+    ///
+    /// let app = Functions::new().typed("echo", echo);
+    /// # let _ = app;
+    /// ```
+    pub fn typed<F, In, Out, Fut, E>(self, name: &str, function: F) -> Self
+    where
+        F: Fn(In) -> Fut + Send + Sync + 'static,
+        In: serde::de::DeserializeOwned + Send + 'static,
+        Out: serde::Serialize,
+        Fut: Future<Output = Result<Out, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.register(
+            name,
+            SignatureType::Typed,
+            Arc::new(signature::typed::TypedFunction {
+                function,
+                _input: PhantomData,
+            }),
         )
     }
 

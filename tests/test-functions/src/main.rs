@@ -6,7 +6,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use functions_framework::http::{HeaderValue, StatusCode, header};
-use functions_framework::{Error, Functions, IntoResponse, Request, Response};
+use functions_framework::{
+    AttributesReader, Error, Event, EventContext, Functions, IntoResponse, Request, Response,
+};
+use serde::{Deserialize, Serialize};
 
 /// Where the conformance checks read what a function received.
 const OUTPUT_FILE: &str = "function_output.json";
@@ -84,6 +87,46 @@ async fn log(req: Request) -> Result<Response, Error> {
     Ok(response)
 }
 
+/// Records the event as structured-mode JSON.
+async fn cloudevent(event: Event) -> Result<(), Error> {
+    conformance_sleep().await;
+    std::fs::write(OUTPUT_FILE, serde_json::to_vec(&event)?)?;
+    Ok(())
+}
+
+/// Records `{"data": ..., "context": {...}}`.
+async fn legacyevent(data: serde_json::Value, context: EventContext) -> Result<(), Error> {
+    conformance_sleep().await;
+    let record = serde_json::json!({ "data": data, "context": context });
+    std::fs::write(OUTPUT_FILE, serde_json::to_vec(&record)?)?;
+    Ok(())
+}
+
+/// The benchmark's event function: the event and its JSON data are decoded, nothing else.
+async fn cloudevent_noop(event: Event) -> Result<(), Error> {
+    conformance_sleep().await;
+    if event.id().is_empty() {
+        return Err("event without id".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct ConformanceRequest {
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ConformanceResponse {
+    payload: ConformanceRequest,
+}
+
+/// The typed conformance check: `{"message": m}` answers `{"payload": {"message": m}}`.
+async fn typed(request: ConformanceRequest) -> Result<ConformanceResponse, Error> {
+    conformance_sleep().await;
+    Ok(ConformanceResponse { payload: request })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     Functions::new()
@@ -93,6 +136,10 @@ async fn main() -> Result<(), Error> {
         .http("error", error)
         .http("sleep", sleep)
         .http("log", log)
+        .cloud_event("cloudevent", cloudevent)
+        .cloud_event("cloudevent_noop", cloudevent_noop)
+        .event("legacyevent", legacyevent)
+        .typed("typed", typed)
         .serve()
         .await
 }

@@ -82,6 +82,7 @@ pub fn start(mut command: Command) -> Server {
             }
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("test-functions did not start serving; output: {seen:#?}");
             }
         }
