@@ -935,6 +935,50 @@ fn known_cloud_event_parts(
     Ok((format!("//{}/{path}", family.service), subject, data))
 }
 
+/// The checked fields of a legacy event body, in either shape.
+struct LegacyParts<'a> {
+    fields: &'a Map<String, Value>,
+    context: &'a Map<String, Value>,
+    event_id: &'a str,
+    event_type: &'a str,
+    /// The timestamp in UTC with a `Z` suffix.
+    time: String,
+    resource: ResourceRef<'a>,
+}
+
+fn legacy_parts(body: &Value) -> Result<LegacyParts<'_>, ConvertError> {
+    let side = Side::Legacy;
+    let fields = body.as_object().ok_or_else(|| {
+        side.error(format_args!(
+            "body must be a JSON object, found {}",
+            kind(body)
+        ))
+    })?;
+    let context = match fields.get("context") {
+        None | Some(Value::Null) => fields,
+        Some(Value::Object(context)) => context,
+        Some(other) => {
+            return Err(side.error(format_args!(
+                "`context` must be an object, found {}",
+                kind(other)
+            )));
+        }
+    };
+    let event_id = required_str(context, &["eventId", "event_id"], "eventId", side)?;
+    let event_type = required_str(context, &["eventType", "event_type"], "eventType", side)?;
+    let timestamp = required_str(context, &["timestamp"], "timestamp", side)?;
+    let time = normalized_time(timestamp, "timestamp", side)?;
+    let resource = legacy_resource(context)?;
+    Ok(LegacyParts {
+        fields,
+        context,
+        event_id,
+        event_type,
+        time,
+        resource,
+    })
+}
+
 /// Converts a legacy background event body to a CloudEvent in structured JSON form.
 ///
 /// Accepts both legacy shapes: context fields (`eventId`, `timestamp`,
@@ -980,28 +1024,14 @@ fn known_cloud_event_parts(
 /// # Ok::<(), functions_framework::convert::ConvertError>(())
 /// ```
 pub fn legacy_to_cloud_event(body: &Value) -> Result<Value, ConvertError> {
-    let side = Side::Legacy;
-    let fields = body.as_object().ok_or_else(|| {
-        side.error(format_args!(
-            "body must be a JSON object, found {}",
-            kind(body)
-        ))
-    })?;
-    let context = match fields.get("context") {
-        None | Some(Value::Null) => fields,
-        Some(Value::Object(context)) => context,
-        Some(other) => {
-            return Err(side.error(format_args!(
-                "`context` must be an object, found {}",
-                kind(other)
-            )));
-        }
-    };
-    let event_id = required_str(context, &["eventId", "event_id"], "eventId", side)?;
-    let event_type = required_str(context, &["eventType", "event_type"], "eventType", side)?;
-    let timestamp = required_str(context, &["timestamp"], "timestamp", side)?;
-    let time = normalized_time(timestamp, "timestamp", side)?;
-    let resource = legacy_resource(context)?;
+    let LegacyParts {
+        fields,
+        context,
+        event_id,
+        event_type,
+        time,
+        resource,
+    } = legacy_parts(body)?;
     let data = fields.get("data").cloned();
 
     let (cloud_event_type, (source, subject, data)) = match row_for_legacy_type(event_type) {
@@ -1244,28 +1274,14 @@ pub fn cloud_event_to_legacy(event: &Value) -> Result<Value, ConvertError> {
 /// # Ok::<(), functions_framework::convert::ConvertError>(())
 /// ```
 pub fn normalize_legacy(body: &Value) -> Result<Value, ConvertError> {
-    let side = Side::Legacy;
-    let fields = body.as_object().ok_or_else(|| {
-        side.error(format_args!(
-            "body must be a JSON object, found {}",
-            kind(body)
-        ))
-    })?;
-    let context = match fields.get("context") {
-        None | Some(Value::Null) => fields,
-        Some(Value::Object(context)) => context,
-        Some(other) => {
-            return Err(side.error(format_args!(
-                "`context` must be an object, found {}",
-                kind(other)
-            )));
-        }
-    };
-    let event_id = required_str(context, &["eventId", "event_id"], "eventId", side)?;
-    let event_type = required_str(context, &["eventType", "event_type"], "eventType", side)?;
-    let timestamp = required_str(context, &["timestamp"], "timestamp", side)?;
-    let timestamp = normalized_time(timestamp, "timestamp", side)?;
-    legacy_resource(context)?;
+    let LegacyParts {
+        fields,
+        context,
+        event_id,
+        event_type,
+        time: timestamp,
+        ..
+    } = legacy_parts(body)?;
     let resource = field(context, &["resource"])
         .cloned()
         .unwrap_or(Value::Null);
