@@ -220,3 +220,93 @@ fn conformance_sleep_applies_to_every_target() {
     assert_eq!(reply.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(400));
 }
+
+/// Runs the binary through `sh -c '... exec'` so that `$$` is the PID the binary will have.
+fn via_shell(env_prefix: &str) -> std::process::Command {
+    let cmd = command();
+    let binary = cmd.get_program().to_owned();
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("{env_prefix} exec \"$0\""))
+        .arg(binary)
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        );
+    for name in [
+        "PORT",
+        "FUNCTION_TARGET",
+        "FUNCTION_SIGNATURE_TYPE",
+        "K_SERVICE",
+        "CONFORMANCE_SLEEP_MS",
+    ] {
+        shell.env_remove(name);
+    }
+    shell
+}
+
+#[test]
+fn systemd_socket_activation_is_adopted() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let fd = listener.as_raw_fd();
+    let mut cmd = via_shell("LISTEN_PID=$$ LISTEN_FDS=1");
+    cmd.env("FUNCTION_TARGET", "sleep").env("PORT", "1");
+    // SAFETY: only dup2 between fork and exec, which is async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = start(cmd);
+    assert_eq!(server.port, port);
+    drop(listener);
+    let reply = get(port, "/?ms=1").expect("request");
+    assert_eq!(reply.text(), "slept 1ms");
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("socket activation")),
+        "{:#?}",
+        server.startup
+    );
+}
+
+#[test]
+fn stale_or_bogus_handover_is_ignored_and_port_is_bound() {
+    // Meant for another PID: ignored without looking at the fds.
+    let mut stale =
+        via_shell("FUNCTIONS_FRAMEWORK_HANDOVER_PID=1 FUNCTIONS_FRAMEWORK_HANDOVER_LISTENERS=0");
+    stale.env("FUNCTION_TARGET", "sleep").env("PORT", "0");
+    let server = start(stale);
+    assert_eq!(
+        get(server.port, "/?ms=2").expect("request").text(),
+        "slept 2ms"
+    );
+
+    // Meant for us, but fd 0 is not a listening socket: rejected, reported, and PORT bound.
+    let mut bogus = via_shell(
+        "FUNCTIONS_FRAMEWORK_HANDOVER_PID=$$ FUNCTIONS_FRAMEWORK_HANDOVER_LISTENERS=0,2,999",
+    );
+    bogus.env("FUNCTION_TARGET", "sleep").env("PORT", "0");
+    let server = start(bogus);
+    assert_eq!(
+        get(server.port, "/?ms=3").expect("request").text(),
+        "slept 3ms"
+    );
+    let lines = &server.startup;
+    let rejected = lines
+        .iter()
+        .filter(|l| l.contains("not adopting handed-over fd"))
+        .count();
+    assert_eq!(rejected, 3, "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("(bound")), "{lines:#?}");
+}

@@ -12,7 +12,9 @@ use std::time::Duration;
 pub struct Server {
     pub child: Child,
     pub port: u16,
-    /// Every line the process writes to stdout and stderr.
+    /// The lines written up to and including the "serving on" line.
+    pub startup: Vec<String>,
+    /// Every later line the process writes to stdout and stderr.
     pub lines: mpsc::Receiver<String>,
 }
 
@@ -71,14 +73,16 @@ pub fn start(mut command: Command) -> Server {
     loop {
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => {
-                if let Some(port) = serving_port(&line) {
+                let port = serving_port(&line);
+                seen.push(line);
+                if let Some(port) = port {
                     return Server {
                         child,
                         port,
+                        startup: seen,
                         lines: rx,
                     };
                 }
-                seen.push(line);
             }
             Err(_) => {
                 let _ = child.kill();
