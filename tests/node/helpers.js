@@ -60,6 +60,11 @@ function start(command, args, options) {
   return child;
 }
 
+/** Runs `fn` at the end of the current test. */
+function onCleanup(fn) {
+  cleanups.push(fn);
+}
+
 async function cleanup() {
   while (cleanups.length) {
     await cleanups.pop()();
@@ -130,6 +135,6 @@ function fdsOf(pid) {
 }
 
 module.exports = {
-  ROOT, SHIM, BINARY, LAUNCHER, stagePackage, functionEnv, start, cleanup, freePort, sleep, request,
+  ROOT, SHIM, BINARY, LAUNCHER, onCleanup, stagePackage, functionEnv, start, cleanup, freePort, sleep, request,
   waitForHttp, exeOf, fdsOf,
 };

@@ -8,7 +8,7 @@ const path = require('path');
 const { test, afterEach } = require('node:test');
 
 const {
-  LAUNCHER, stagePackage, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
+  ROOT, LAUNCHER, stagePackage, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
 } = require('./helpers');
 
 afterEach(cleanup);
@@ -27,8 +27,8 @@ function listeningPort(child) {
 
 test('legacy order: the in-flight request is answered "User function is ready", then Rust serves the same listener with no failed request', async () => {
   const dir = stagePackage();
-  const worker = start(process.execPath, [path.join(__dirname, 'fixtures', 'legacy-worker.js'), dir], {
-    env: functionEnv({ FUNCTION_TARGET: 'sleep' }),
+  const worker = start(process.execPath, [path.join(ROOT, 'tools', 'cloud-worker.js'), dir], {
+    env: functionEnv({ FUNCTION_TARGET: 'sleep', PORT: '0' }),
     manualStdout: true,
   });
   const port = await listeningPort(worker);
