@@ -146,6 +146,7 @@ impl Functions {
             overrides: Overrides::default(),
             limits: Limits {
                 body: DEFAULT_BODY_LIMIT,
+                body_idle_timeout: Duration::from_secs(30),
                 header_read_timeout: Duration::from_secs(10),
                 shutdown_timeout: Duration::from_secs(10),
             },
@@ -366,6 +367,13 @@ impl Functions {
         self
     }
 
+    /// How long a request body may stall (no bytes arriving) before the request is refused
+    /// with 408 (default 30 s). A slow upload that keeps moving is not cut off.
+    pub fn body_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.body_idle_timeout = timeout;
+        self
+    }
+
     /// How long a client may take to send the request headers (default 10 s).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
@@ -430,6 +438,7 @@ impl Functions {
             return Ok(());
         }
         let chosen = self.select(config.target.as_deref(), config.signature_type)?;
+        listen::raise_fd_limit();
         let (name, signature, function) = (
             chosen.name.clone(),
             chosen.signature,

@@ -293,6 +293,20 @@ fn reset_signals(from_shim: bool) {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does: a server
+/// holding many idle keep-alive connections must not fail `accept` at 1024.
+pub(crate) fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit read and write a struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 extern "C" fn early_init_entry() {
     // Unwinding out of an ELF constructor is undefined behaviour.
     let _ = std::panic::catch_unwind(early_init);

@@ -56,6 +56,7 @@ impl Rejection {
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub(crate) body: usize,
+    pub(crate) body_idle_timeout: Duration,
     pub(crate) header_read_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
 }
@@ -91,17 +92,9 @@ impl Server {
         if declared.is_some_and(|len| len > limit as u64) {
             return too_large(limit);
         }
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return too_large(limit);
-            }
-            Err(error) => {
-                tracing::debug!(%error, "request body could not be read");
-                return rejection(&Rejection::bad_request(format!(
-                    "could not read the request body: {error}"
-                )));
-            }
+        let body = match read_body(body, limit, self.limits.body_idle_timeout).await {
+            Ok(body) => body,
+            Err(response) => return response,
         };
 
         let context = Context::from_headers(&parts.headers, self.timeout);
@@ -222,6 +215,59 @@ impl Server {
             }
         });
     }
+}
+
+/// Reads the whole body, refusing it past `limit` bytes (413) or when the client sends
+/// nothing for `idle` (408): a stalled upload must not hold a connection forever.
+async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, Response> {
+    let mut body = Limited::new(body, limit);
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                let mut response = text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "The request body stalled: nothing arrived for {}s.\n",
+                        idle.as_secs()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Err(response);
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(error))) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large(limit));
+            }
+            Ok(Some(Err(error))) => {
+                tracing::debug!(%error, "request body could not be read");
+                return Err(rejection(&Rejection::bad_request(format!(
+                    "could not read the request body: {error}"
+                ))));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        // Most bodies arrive in one frame: keep it without copying.
+        match &first {
+            None if rest.is_empty() => first = Some(data),
+            _ => {
+                if let Some(first) = first.take() {
+                    rest.extend_from_slice(&first);
+                }
+                rest.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(match first {
+        Some(bytes) => bytes,
+        None => Bytes::from(rest),
+    })
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, accepted: mpsc::Sender<TcpStream>) {

@@ -129,7 +129,30 @@ async fn typed(request: ConformanceRequest) -> Result<ConformanceResponse, Error
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    Functions::new()
+    let mut functions = Functions::new();
+    // Limits the reliability tests shorten, so that they reach them quickly.
+    let millis = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    if let Some(timeout) = millis("TEST_SHUTDOWN_TIMEOUT_MS") {
+        functions = functions.shutdown_timeout(timeout);
+    }
+    if let Some(timeout) = millis("TEST_HEADER_TIMEOUT_MS") {
+        functions = functions.header_read_timeout(timeout);
+    }
+    if let Some(timeout) = millis("TEST_BODY_IDLE_TIMEOUT_MS") {
+        functions = functions.body_idle_timeout(timeout);
+    }
+    if let Some(limit) = std::env::var("TEST_BODY_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        functions = functions.body_limit(limit);
+    }
+    functions
         .http("http", http)
         .http("echo", echo)
         .http("panic", panic)
