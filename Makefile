@@ -26,10 +26,23 @@ ZIG_VERSION := 0.17.1
 ZIGBUILD_VERSION := 0.24.1
 ZIG := $(TOOLS)/ziglang-$(ZIG_VERSION)/ziglang/zig
 ZIGBUILD := $(TOOLS)/cargo-zigbuild-$(ZIGBUILD_VERSION)/bin/cargo-zigbuild
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ_BIN := $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin
+# Fuzzing: how long each target runs in `make fuzz` (and so in `make check`).
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := cloudevent_decode convert config
 
 NODE_TESTS := tests/node
 
-.PHONY: help package release check test dev clean tools node-deps system-tools
+# The benchmark's tools and peers (wrk, the Node.js and Python Functions Frameworks,
+# matplotlib), installed on first use into a cache outside the repository.
+BENCH_CACHE ?= $(TOOLS)/bench
+BENCH_VENV := $(BENCH_CACHE)/venv
+BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
+BENCH_PEERS := benches/peers
+MATPLOTLIB_VERSION := 3.11.2
+
+.PHONY: help package release check test dev clean tools node-deps system-tools fuzz soak bench bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -46,6 +59,10 @@ $(ZIGBUILD):
 	cargo install --quiet --locked cargo-zigbuild@$(ZIGBUILD_VERSION) --root $(TOOLS)/cargo-zigbuild-$(ZIGBUILD_VERSION)
 
 tools: $(ZIG) $(ZIGBUILD)
+
+$(CARGO_FUZZ_BIN)/cargo-fuzz:
+	@echo "==> First use: installing cargo-fuzz $(CARGO_FUZZ_VERSION) into $(TOOLS) (a minute or two, once)"
+	cargo install --quiet --locked cargo-fuzz@$(CARGO_FUZZ_VERSION) --root $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)
 
 # zip and unzip for the package, objdump for its glibc check: Debian/Ubuntu packages.
 system-tools:
@@ -82,13 +99,56 @@ node-deps: $(NODE_TESTS)/node_modules/.package-lock.json
 $(NODE_TESTS)/node_modules/.package-lock.json: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
 	cd $(NODE_TESTS) && npm ci --no-audit --no-fund --loglevel=error
 
-check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package
+check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	cargo build -p shim-node -p test-functions
 	$(MAKE) function.zip
 	cd $(NODE_TESTS) && node --test --test-concurrency=1 ./*.test.js
+	$(MAKE) fuzz
+
+fuzz: $(CARGO_FUZZ_BIN)/cargo-fuzz ## fuzz each target for FUZZ_SECONDS (15); crashes land in fuzz/artifacts
+	@rustup toolchain list | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	cd fuzz && mkdir -p logs && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target; \
+		echo "==> fuzzing $$target for $(FUZZ_SECONDS)s"; \
+		if PATH="$(CARGO_FUZZ_BIN):$$PATH" cargo +nightly fuzz run $$target corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 > logs/$$target.log 2>&1; then \
+			grep -E '^stat::number_of_executed_units' logs/$$target.log || true; \
+		else \
+			tail -40 logs/$$target.log; \
+			echo "fuzz target $$target failed: the crashing input is in fuzz/artifacts/$$target" >&2; exit 1; \
+		fi; \
+	done
+
+soak: ## the long variants: 1,000,000 requests, 20,000 panics, 10 minutes of fuzzing per target
+	FF_SOAK=1 cargo test -p test-functions --test reliability -- --nocapture
+	$(MAKE) fuzz FUZZ_SECONDS=600
+
+bench-tools: $(BENCH_VENV)/.installed $(BENCH_NODE_PEER)/node_modules/.package-lock.json
+	@command -v wrk >/dev/null || { \
+		echo "==> First use: installing the load generator wrk (apt package wrk)"; \
+		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; } \
+			|| { echo "could not install wrk: install the package wrk and retry" >&2; exit 1; }; }
+
+$(BENCH_VENV)/.installed: $(BENCH_PEERS)/python/requirements.txt
+	@echo "==> First use: installing the Python Functions Framework, gunicorn and matplotlib into $(BENCH_VENV)"
+	@command -v python3 >/dev/null || { echo "python3 is needed for the benchmark: install Python 3 and retry" >&2; exit 1; }
+	rm -rf $(BENCH_VENV)
+	python3 -m venv $(BENCH_VENV) || { echo "python3 -m venv failed: install the venv module (apt package python3-venv) and retry" >&2; exit 1; }
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r $< matplotlib==$(MATPLOTLIB_VERSION)
+	touch $@
+
+$(BENCH_NODE_PEER)/node_modules/.package-lock.json: $(BENCH_PEERS)/node/package.json $(BENCH_PEERS)/node/package-lock.json
+	@echo "==> First use: installing the Node.js Functions Framework into $(BENCH_NODE_PEER)"
+	rm -rf $(BENCH_NODE_PEER) && mkdir -p $(BENCH_NODE_PEER)
+	cp $(BENCH_PEERS)/node/package.json $(BENCH_PEERS)/node/package-lock.json $(BENCH_PEERS)/node/.npmrc $(BENCH_NODE_PEER)/
+	cd $(BENCH_NODE_PEER) && npm ci --no-audit --no-fund --loglevel=error
+
+bench: bench-tools ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
+	cargo build --release -p test-functions -p hyper-hello -p shim-node
+	BENCH_CACHE=$(BENCH_CACHE) $(BENCH_VENV)/bin/python benches/run.py
 
 clean: ## remove build outputs (the tool cache stays)
 	cargo clean

@@ -57,6 +57,10 @@ pub mod log;
 mod server;
 mod signature;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;

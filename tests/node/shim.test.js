@@ -3,12 +3,14 @@
 // becomes the Rust binary (same PID) and serves on the sockets Node.js held.
 
 const assert = require('node:assert/strict');
+const fs = require('fs');
 const http = require('http');
+const os = require('os');
 const path = require('path');
 const { test, afterEach } = require('node:test');
 
 const {
-  ROOT, LAUNCHER, stagePackage, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
+  ROOT, LAUNCHER, onCleanup, stagePackage, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
 } = require('./helpers');
 
 afterEach(cleanup);
@@ -185,4 +187,77 @@ test('with the gate off nothing is exec\'d, the names are exported and the reaso
   assert.match(child.output, /returned \["sleep","echo"\]/);
   assert.match(child.output, /was not started: neither FUNCTION_TARGET nor K_SERVICE is set/);
   assert.match(child.output, /alive/);
+});
+
+test("today's order under load: only refused connections before the port opens, nothing failed after", async () => {
+  const dir = stagePackage();
+  const port = await freePort();
+  const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const refusedBefore = [];
+  const failedAfter = [];
+  let served = 0;
+  let stop = false;
+  const loop = async (agent) => {
+    while (!stop) {
+      try {
+        const reply = await request(port, { path: '/?ms=0', agent });
+        if (reply.status !== 200 || reply.body !== 'slept 0ms') failedAfter.push(`${reply.status} ${reply.body}`);
+        served += 1;
+      } catch (error) {
+        if (served === 0 && error.code === 'ECONNREFUSED') {
+          refusedBefore.push(error.code);
+          await sleep(1);
+        } else {
+          failedAfter.push(`${error.code || ''} ${error.message}`);
+        }
+      }
+    }
+  };
+  // The clients start before the launcher, as a load balancer would.
+  const loops = [1, 2, 3, 4].map(() => loop(keepAlive)).concat([1, 2].map(() => loop(false)));
+  const launcher = start(process.execPath, [LAUNCHER, '--target=sleep'], {
+    cwd: dir,
+    env: functionEnv({ FUNCTION_TARGET: 'sleep', PORT: String(port), K_SERVICE: 'rust-function' }),
+  });
+  const started = Date.now();
+  while (served < 3000 && Date.now() - started < 20000) await sleep(20);
+  stop = true;
+  await Promise.all(loops);
+  keepAlive.destroy();
+  assert.ok(served >= 1000, `only ${served} requests served: ${launcher.output}`);
+  assert.deepEqual(failedAfter, [], 'no reset, truncated or failed response once the port was open');
+  assert.ok(refusedBefore.length > 0, 'the clients did start before the port opened');
+  assert.equal(exeOf(launcher.pid), path.join(dir, 'function-server'));
+});
+
+test('only the binary next to the module runs: PATH, the current folder and look-alike variables cannot redirect it', async () => {
+  const dir = stagePackage();
+  const decoy = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-decoy-'));
+  onCleanup(() => fs.rmSync(decoy, { recursive: true, force: true }));
+  const fake = path.join(decoy, 'function-server');
+  fs.writeFileSync(fake, '#!/bin/sh\necho decoy ran\nexit 7\n');
+  fs.chmodSync(fake, 0o755);
+  const port = await freePort();
+  const child = start(process.execPath, [LAUNCHER, '--target=sleep', `--source=${dir}`], {
+    cwd: decoy,
+    env: functionEnv({
+      FUNCTION_TARGET: 'sleep', PORT: String(port), K_SERVICE: 'rust-function',
+      PATH: `${decoy}:${process.env.PATH}`, FUNCTIONS_FRAMEWORK_BINARY: fake, FUNCTION_BINARY: fake,
+    }),
+  });
+  const reply = await waitForHttp(port, child);
+  assert.equal(reply.body, 'slept 0ms');
+  assert.equal(exeOf(child.pid), path.join(dir, 'function-server'));
+  assert.doesNotMatch(child.output, /decoy ran/);
+
+  // The documented development variable is the one way to run another binary.
+  const other = path.join(decoy, 'other-server');
+  fs.copyFileSync(path.join(dir, 'function-server'), other);
+  const devPort = await freePort();
+  const dev = start(process.execPath, [LAUNCHER, '--target=sleep'], {
+    cwd: dir,
+    env: functionEnv({ FUNCTION_TARGET: 'sleep', PORT: String(devPort), K_SERVICE: 'rust-function', FUNCTIONS_FRAMEWORK_DEV_BINARY: other }),
+  });
+  await waitForHttp(devPort, dev);
+  assert.equal(exeOf(dev.pid), other);
 });

@@ -1,0 +1,54 @@
+//! Entry points for the fuzz targets (`fuzz/`), compiled only with the `fuzzing` feature.
+//! They run the same code as the server, on arbitrary input, and must never panic.
+
+use bytes::Bytes;
+
+/// Decodes an event request both ways: as a CloudEvent function and as a legacy event
+/// function would receive it.
+pub fn decode_event(method: &[u8], headers: &[(&[u8], &[u8])], body: &[u8]) {
+    let mut request = http::Request::builder();
+    if let Ok(method) = http::Method::from_bytes(method) {
+        request = request.method(method);
+    }
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(request) = request.body(Bytes::copy_from_slice(body)) else {
+        return;
+    };
+    if let Ok(event) = crate::signature::cloudevent::to_cloud_event(&request) {
+        // What the `cloudevent` test target does with it.
+        let _ = serde_json::to_vec(&event);
+        let _ = <crate::CloudEvent<serde_json::Value> as crate::FromCloudEvent>::from_cloud_event(
+            event,
+        );
+    }
+    let _ = crate::signature::event::to_legacy(&request);
+}
+
+/// Runs every conversion on a JSON document.
+pub fn convert(json: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return;
+    };
+    let _ = crate::convert::is_legacy_event(&value);
+    if let Ok(event) = crate::convert::legacy_to_cloud_event(&value) {
+        // A converted event converts back.
+        let _ = crate::convert::cloud_event_to_legacy(&event);
+    }
+    let _ = crate::convert::normalize_legacy(&value);
+    let _ = crate::convert::cloud_event_to_legacy(&value);
+}
+
+/// Resolves the configuration from arbitrary arguments and environment values.
+pub fn config(args: &[String], env: &[(String, String)]) {
+    let argv = std::iter::once("function".to_owned()).chain(args.iter().cloned());
+    let _ = crate::config::resolve(&crate::config::Overrides::default(), argv, |name| {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    });
+}
