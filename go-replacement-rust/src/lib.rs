@@ -52,10 +52,12 @@ mod body;
 mod config;
 mod context;
 pub mod convert;
+pub mod events;
 mod listen;
 pub mod log;
 mod server;
 mod signature;
+pub mod testing;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -382,7 +382,7 @@ fn install_panic_hook() {
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_default();
             let backtrace = std::backtrace::Backtrace::force_capture();
-            crate::log::panic(context.execution_id(), &message, &location, &backtrace);
+            crate::log::panic(&context, &message, &location, &backtrace);
         }));
     });
 }
