@@ -7,9 +7,12 @@ SHELL := bash
 .DEFAULT_GOAL := package
 MAKEFLAGS += --no-print-directory
 
-# The crate and binary that function.zip ships (see function/src/main.rs).
-FUNCTION_CRATE ?= function
+# The crate whose binary `function` the package ships (see function/src/main.rs); any
+# crate made by `ff-rust new` or `ff-rust convert` works too: make FUNCTION_DIR=path.
+FUNCTION_DIR ?= function
 FUNCTION_BIN ?= function
+# Where the package goes (not `ZIP`: zip reads that variable as options).
+FUNCTION_ZIP ?= function.zip
 # The function `make test` and `make dev` serve, and where.
 TARGET ?= hello
 PORT ?= 8080
@@ -18,7 +21,7 @@ PORT ?= 8080
 GLIBC ?= 2.17
 TRIPLE := x86_64-unknown-linux-gnu
 RELEASE := target/$(TRIPLE)/release
-PACKAGE := build/package
+PACKAGE ?= build/package
 
 # Build tools are installed on first use into a cache outside the repository.
 TOOLS ?= $(HOME)/.cache/functions-framework-rust
@@ -47,7 +50,7 @@ MATPLOTLIB_VERSION := 3.11.2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-package: function.zip ## (default) build function.zip for a Node.js Cloud Functions runtime
+package: $(FUNCTION_ZIP) ## (default) build function.zip for a Node.js Cloud Functions runtime
 
 $(ZIG):
 	@echo "==> First use: installing zig $(ZIG_VERSION) (PyPI package ziglang) into $(TOOLS)"
@@ -75,24 +78,25 @@ system-tools:
 
 release: tools ## build the function binary and the shim in release mode, for glibc 2.17 and later
 	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) $(ZIGBUILD) zigbuild --release --target $(TRIPLE).$(GLIBC) \
-		-p $(FUNCTION_CRATE) -p shim-node
+		--manifest-path $(FUNCTION_DIR)/Cargo.toml --target-dir $(CURDIR)/target --bin $(FUNCTION_BIN)
+	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) $(ZIGBUILD) zigbuild --release --target $(TRIPLE).$(GLIBC) -p shim-node
 
-function.zip: release system-tools
+$(FUNCTION_ZIP): release system-tools
 	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)
 	install -m 0644 index.js $(PACKAGE)/index.js
 	install -m 0755 $(RELEASE)/libshim_node.so $(PACKAGE)/shim.node
 	install -m 0755 $(RELEASE)/$(FUNCTION_BIN) $(PACKAGE)/function-server
 	node tools/package-json.js $(PACKAGE)/function-server $(PACKAGE)/package.json
-	rm -f $@.tmp && (cd $(PACKAGE) && zip -q -X ../../$@.tmp index.js package.json shim.node function-server)
-	mv $@.tmp $@
-	@echo "==> function.zip ($$(du -k $@ | cut -f1) KiB): upload it to a Node.js Cloud Functions runtime (see README)"
+	rm -f $@.tmp.zip && (cd $(PACKAGE) && zip -q -X $(abspath $@.tmp.zip) index.js package.json shim.node function-server)
+	mv $@.tmp.zip $@
+	@echo "==> $@ ($$(du -k $@ | cut -f1) KiB): upload it to a Node.js Cloud Functions runtime (see README)"
 
-test: function.zip ## serve the function on localhost:8080 (PORT=...) the way the cloud loads it
+test: $(FUNCTION_ZIP) ## serve the function on localhost:8080 (PORT=...) the way the cloud loads it
 	@echo "==> Serving $(PACKAGE) through Node.js and the shim (FUNCTION_TARGET=$(TARGET))"
 	cd $(PACKAGE) && FUNCTION_TARGET=$(TARGET) PORT=$(PORT) exec node ../../tools/cloud-worker.js
 
 dev: ## run the function binary directly, without Node.js
-	FUNCTION_TARGET=$(TARGET) PORT=$(PORT) cargo run -p $(FUNCTION_CRATE)
+	FUNCTION_TARGET=$(TARGET) PORT=$(PORT) cargo run --manifest-path $(FUNCTION_DIR)/Cargo.toml --bin $(FUNCTION_BIN)
 
 node-deps: $(NODE_TESTS)/node_modules/.package-lock.json
 
@@ -152,4 +156,4 @@ bench: bench-tools ## compare with bare hyper and the Node.js and Python framewo
 
 clean: ## remove build outputs (the tool cache stays)
 	cargo clean
-	rm -rf build function.zip function.zip.tmp $(NODE_TESTS)/node_modules
+	rm -rf build function.zip function.zip.tmp.zip $(NODE_TESTS)/node_modules

@@ -70,6 +70,22 @@ use std::time::Duration;
 
 pub use body::{Body, IntoResponse, Json, Response};
 pub use bytes::Bytes;
+/// Attributes that mark functions for the converter (`ff-rust convert`), which generates
+/// the `main` that registers them: `#[functions_framework::register::http]`,
+/// `cloud_event`, `event`, `typed`, each with an optional `name = "..."`.
+///
+/// ```
+/// use functions_framework::{Error, Request};
+///
+/// #[functions_framework::register::http(name = "hello")]
+/// pub async fn hello(_req: Request) -> Result<String, Error> {
+///     Ok("Hello".into())
+/// }
+/// # let _ = hello;
+/// ```
+pub mod register {
+    pub use functions_framework_macros::{cloud_event, event, http, typed};
+}
 pub use cloudevents;
 pub use cloudevents::{AttributesReader, Event};
 pub use config::SignatureType;

@@ -1,0 +1,406 @@
+//! `ff-rust`: start a Rust function project, or turn function code into an app.
+//!
+//! - `ff-rust new NAME --http|--cloudevent|--event|--typed` writes a crate that `cargo run`
+//!   serves and `make FUNCTION_DIR=...` packages.
+//! - `ff-rust convert SOURCE` takes function code (a `.rs` file, or a library crate) whose
+//!   functions are marked with `#[functions_framework::register::http]` (or `cloud_event`, `event`,
+//!   `typed`), or that has `pub fn register(Functions) -> Functions`, and adds what makes it
+//!   an app: the `functions-framework` dependency and a `main` that registers the functions.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod scan;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ff-rust",
+    version,
+    about = "Start or convert Rust functions for the Functions Framework"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a function project from a template
+    New(New),
+    /// Turn function code (a .rs file or a library crate) into an app
+    Convert(Convert),
+}
+
+#[derive(Debug, Args)]
+#[group(id = "kind", multiple = false)]
+struct Kind {
+    /// An HTTP function (the default)
+    #[arg(long)]
+    http: bool,
+    /// A CloudEvent function
+    #[arg(long)]
+    cloudevent: bool,
+    /// A legacy event (background) function
+    #[arg(long)]
+    event: bool,
+    /// A typed function: JSON in, JSON out
+    #[arg(long)]
+    typed: bool,
+}
+
+#[derive(Debug, Args)]
+struct New {
+    /// The function's name: the registered name and the crate's name
+    name: String,
+    #[command(flatten)]
+    kind: Kind,
+    /// Where to create the project folder
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    #[command(flatten)]
+    framework: Framework,
+}
+
+#[derive(Debug, Args)]
+struct Convert {
+    /// A .rs file, or a library crate's folder
+    source: PathBuf,
+    /// Where to write the app (a .rs file only; a crate is converted in place)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    framework: Framework,
+}
+
+#[derive(Debug, Args)]
+struct Framework {
+    /// The functions-framework crate to depend on (a path); by default the one this tool
+    /// was built with, else the published version
+    #[arg(long, value_name = "PATH")]
+    framework: Option<PathBuf>,
+}
+
+/// The dependency line for `functions-framework`, and the lockfile to start from.
+fn framework_dependency(framework: &Framework) -> (String, Option<PathBuf>) {
+    let built_with = Path::new(env!("CARGO_MANIFEST_DIR")).join("../go-replacement-rust");
+    let path = framework
+        .framework
+        .clone()
+        .or_else(|| built_with.exists().then_some(built_with));
+    match path.and_then(|p| p.canonicalize().ok()) {
+        Some(path) => {
+            let lock = path
+                .parent()
+                .map(|root| root.join("Cargo.lock"))
+                .filter(|l| l.exists());
+            (
+                format!(
+                    "functions-framework = {{ path = {:?} }}",
+                    path.display().to_string()
+                ),
+                lock,
+            )
+        }
+        None => (
+            format!("functions-framework = \"{}\"", env!("CARGO_PKG_VERSION")),
+            None,
+        ),
+    }
+}
+
+/// `my-function` -> `my_function`: a Rust identifier for a registered name.
+fn identifier(name: &str) -> String {
+    let mut ident: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if ident.is_empty() || ident.starts_with(|c: char| c.is_ascii_digit()) {
+        ident.insert(0, '_');
+    }
+    ident
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn manifest(package: &str, framework: &Framework) -> (String, Option<PathBuf>) {
+    let (dependency, lock) = framework_dependency(framework);
+    let text = format!(
+        r#"[package]
+name = "{package}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# `make FUNCTION_DIR=...` packages the binary called `function`.
+[[bin]]
+name = "function"
+path = "src/main.rs"
+
+[dependencies]
+{dependency}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
+tracing = "0.1"
+
+[profile.release]
+# A panic must unwind so that it becomes a 500 and the server keeps serving.
+panic = "unwind"
+
+# A crate of its own, not a member of an enclosing workspace.
+[workspace]
+"#
+    );
+    (text, lock)
+}
+
+fn write_new(path: &Path, contents: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn new(args: &New) -> Result<String, String> {
+    if !is_valid_name(&args.name) {
+        return Err(format!(
+            "{:?} is not a usable function name: use letters, digits, '-' and '_', starting with a letter",
+            args.name
+        ));
+    }
+    let (kind, template) = match (&args.kind.cloudevent, &args.kind.event, &args.kind.typed) {
+        (true, _, _) => ("cloudevent", include_str!("../templates/cloudevent.rs")),
+        (_, true, _) => ("event", include_str!("../templates/event.rs")),
+        (_, _, true) => ("typed", include_str!("../templates/typed.rs")),
+        _ => ("http", include_str!("../templates/http.rs")),
+    };
+    let root = args.dir.join(&args.name);
+    if root.exists() {
+        return Err(format!(
+            "{} already exists: choose another name or --dir",
+            root.display()
+        ));
+    }
+    let (cargo_toml, lock) = manifest(&args.name, &args.framework);
+    write_new(&root.join("Cargo.toml"), &cargo_toml)?;
+    let main = template
+        .replace("{{name}}", &args.name)
+        .replace("{{ident}}", &identifier(&args.name));
+    write_new(&root.join("src/main.rs"), &main)?;
+    write_new(&root.join(".gitignore"), "/target\n")?;
+    if let Some(lock) = lock {
+        let _ = std::fs::copy(lock, root.join("Cargo.lock"));
+    }
+    Ok(format!(
+        "Created the {kind} function {name:?} in {dir}.\n  cd {dir} && cargo run    # serves it on http://localhost:8080\n  make FUNCTION_DIR={dir}  # (in the framework's folder) packages it into function.zip\n",
+        name = args.name,
+        dir = root.display()
+    ))
+}
+
+/// The `main.rs` that registers `functions`, found in module `module`.
+fn generated_main(module_line: &str, module: &str, found: &scan::Found) -> String {
+    let mut main = String::from(
+        "//! Generated by `ff-rust convert`: registers the marked functions. Regenerate it\n\
+         //! rather than edit it.\n\n",
+    );
+    main.push_str(module_line);
+    main.push_str(
+        "\n\n#[tokio::main]\nasync fn main() -> Result<(), functions_framework::Error> {\n",
+    );
+    main.push_str("    let functions = functions_framework::Functions::new();\n");
+    if found.register {
+        let _ = writeln!(main, "    let functions = {module}::register(functions);");
+    }
+    for function in &found.functions {
+        let _ = writeln!(
+            main,
+            "    let functions = functions.{}({:?}, {module}::{});",
+            function.kind.method(),
+            function.name,
+            function.ident
+        );
+    }
+    main.push_str("    functions.serve().await\n}\n");
+    main
+}
+
+fn convert(args: &Convert) -> Result<String, String> {
+    if args.source.is_dir() {
+        return convert_crate(args);
+    }
+    let source = std::fs::read_to_string(&args.source)
+        .map_err(|e| format!("cannot read {}: {e}", args.source.display()))?;
+    let found = scan::scan(&source).map_err(|e| format!("{}: {e}", args.source.display()))?;
+    let stem = args
+        .source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("function")
+        .to_owned();
+    let package = if is_valid_name(&stem) {
+        stem.replace('_', "-")
+    } else {
+        "function-app".to_owned()
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{package}-app")));
+    if out.join("Cargo.toml").exists() {
+        return Err(format!(
+            "{} already holds a crate: choose another --out",
+            out.display()
+        ));
+    }
+    let (cargo_toml, lock) = manifest(&package, &args.framework);
+    write_new(&out.join("Cargo.toml"), &cargo_toml)?;
+    write_new(&out.join("src/function.rs"), &source)?;
+    write_new(
+        &out.join("src/main.rs"),
+        &generated_main("mod function;", "function", &found),
+    )?;
+    if let Some(lock) = lock {
+        let _ = std::fs::copy(lock, out.join("Cargo.lock"));
+    }
+    Ok(format!(
+        "{}\n  cd {} && cargo run\n",
+        found.summary(),
+        out.display()
+    ))
+}
+
+/// Converts a library crate in place: adds the dependencies and `src/bin/function.rs`.
+fn convert_crate(args: &Convert) -> Result<String, String> {
+    let root = &args.source;
+    let manifest_path = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| format!("{} is not valid TOML: {e}", manifest_path.display()))?;
+    let package = document
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| format!("{} has no package name", manifest_path.display()))?
+        .to_owned();
+    let lib_name = document
+        .get("lib")
+        .and_then(|l| l.get("name"))
+        .and_then(|n| n.as_str())
+        .map_or_else(|| package.replace('-', "_"), str::to_owned);
+    let lib_path = root.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib_path).map_err(|e| {
+        format!(
+            "cannot read {} (a library crate is expected): {e}",
+            lib_path.display()
+        )
+    })?;
+    let found = scan::scan(&source).map_err(|e| format!("{}: {e}", lib_path.display()))?;
+
+    let (dependency, _) = framework_dependency(&args.framework);
+    let dependency: toml_edit::DocumentMut = dependency
+        .parse()
+        .map_err(|e| format!("internal: bad dependency line: {e}"))?;
+    let dependencies = document
+        .entry("dependencies")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_like_mut()
+        .ok_or("`dependencies` is not a table")?;
+    for (name, item) in dependency.iter() {
+        if !dependencies.contains_key(name) {
+            dependencies.insert(name, item.clone());
+        }
+    }
+    if !dependencies.contains_key("tokio") {
+        let tokio: toml_edit::DocumentMut =
+            "tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }"
+                .parse()
+                .map_err(|e| format!("internal: {e}"))?;
+        for (name, item) in tokio.iter() {
+            dependencies.insert(name, item.clone());
+        }
+    }
+    std::fs::write(&manifest_path, document.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+    let main = generated_main(&format!("use {lib_name} as function;"), "function", &found);
+    write_new(&root.join("src/bin/function.rs"), &main)?;
+    Ok(format!(
+        "{}\n  added functions-framework to {} and wrote src/bin/function.rs\n  cd {} && cargo run --bin function\n",
+        found.summary(),
+        manifest_path.display(),
+        root.display()
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::New(args) => new(args),
+        Command::Convert(args) => convert(args),
+    };
+    match result {
+        Ok(message) => {
+            print!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("ff-rust: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_identifiers() {
+        assert_eq!(identifier("helloWorld"), "helloworld");
+        assert_eq!(identifier("my-function"), "my_function");
+        assert_eq!(identifier("9lives"), "_9lives");
+        assert!(is_valid_name("on-upload_2"));
+        assert!(!is_valid_name("2fast"));
+        assert!(!is_valid_name("has space"));
+        assert!(!is_valid_name(""));
+    }
+
+    #[test]
+    fn the_generated_main_registers_every_function() {
+        let found = scan::scan(
+            "#[functions_framework::register::http] pub async fn a(r: R) -> S { todo!() }\n\
+             #[functions_framework::register::typed(name = \"bee\")] pub async fn b(i: I) -> O { todo!() }\n\
+             pub fn register(f: F) -> F { f }",
+        )
+        .expect("scan");
+        let main = generated_main("mod function;", "function", &found);
+        assert!(
+            main.contains("functions.http(\"a\", function::a)"),
+            "{main}"
+        );
+        assert!(
+            main.contains("functions.typed(\"bee\", function::b)"),
+            "{main}"
+        );
+        assert!(main.contains("function::register(functions)"), "{main}");
+    }
+}
