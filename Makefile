@@ -13,8 +13,9 @@ FUNCTION_DIR ?= function
 FUNCTION_BIN ?= function
 # Where the package goes (not `ZIP`: zip reads that variable as options).
 FUNCTION_ZIP ?= function.zip
-# The function `make test` and `make dev` serve, and where.
-TARGET ?= hello
+# The function `make test` and `make dev` serve (by default the only one registered), and
+# where.
+TARGET ?=
 PORT ?= 8080
 
 # Shipped ELF files must load on the cloud's oldest supported glibc.
@@ -45,7 +46,7 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev clean tools node-deps system-tools fuzz soak bench bench-tools
+.PHONY: help package release check test dev invoke clean tools node-deps system-tools fuzz soak bench bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -92,11 +93,15 @@ $(FUNCTION_ZIP): release system-tools
 	@echo "==> $@ ($$(du -k $@ | cut -f1) KiB): upload it to a Node.js Cloud Functions runtime (see README)"
 
 test: $(FUNCTION_ZIP) ## serve the function on localhost:8080 (PORT=...) the way the cloud loads it
-	@echo "==> Serving $(PACKAGE) through Node.js and the shim (FUNCTION_TARGET=$(TARGET))"
-	cd $(PACKAGE) && FUNCTION_TARGET=$(TARGET) PORT=$(PORT) exec node ../../tools/cloud-worker.js
+	@echo "==> Serving $(PACKAGE) through Node.js and the shim"
+	cd $(PACKAGE) && $(if $(TARGET),FUNCTION_TARGET=$(TARGET),FUNCTIONS_FRAMEWORK_EXEC=1) PORT=$(PORT) \
+		exec node $(CURDIR)/tools/cloud-worker.js
 
-dev: ## run the function binary directly, without Node.js
-	FUNCTION_TARGET=$(TARGET) PORT=$(PORT) cargo run --manifest-path $(FUNCTION_DIR)/Cargo.toml --bin $(FUNCTION_BIN)
+dev: ## run the function binary directly (no Node.js), rebuilt and restarted on every change
+	$(if $(TARGET),FUNCTION_TARGET=$(TARGET)) PORT=$(PORT) node tools/watch.js $(FUNCTION_DIR) $(FUNCTION_BIN)
+
+invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (see tests/fixtures/events)
+	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
 
 node-deps: $(NODE_TESTS)/node_modules/.package-lock.json
 
