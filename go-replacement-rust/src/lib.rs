@@ -161,6 +161,11 @@ impl Default for Functions {
 
 impl Functions {
     /// An application with no functions yet.
+    ///
+    /// ```
+    /// let app = functions_framework::Functions::new();
+    /// # let _ = app;
+    /// ```
     pub fn new() -> Self {
         listen::ensure_early_init_linked();
         Functions {
@@ -364,12 +369,27 @@ impl Functions {
     }
 
     /// Fixes the port, whatever `--port` and `PORT` say.
+    ///
+    /// ```
+    /// let app = functions_framework::Functions::new().port(9000);
+    /// # let _ = app;
+    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.overrides.port = Some(port);
         self
     }
 
     /// Fixes the function to serve, whatever `--target` and `FUNCTION_TARGET` say.
+    ///
+    /// ```
+    /// use functions_framework::{Functions, Request};
+    ///
+    /// let app = Functions::new()
+    ///     .http("a", |_req: Request| async { "a" })
+    ///     .http("b", |_req: Request| async { "b" })
+    ///     .target("b");
+    /// # let _ = app;
+    /// ```
     pub fn target(mut self, name: &str) -> Self {
         self.overrides.target = Some(name.to_owned());
         self
@@ -377,6 +397,13 @@ impl Functions {
 
     /// Fixes the signature type the function must have, whatever `--signature-type` and
     /// `FUNCTION_SIGNATURE_TYPE` say.
+    ///
+    /// ```
+    /// use functions_framework::{Functions, SignatureType};
+    ///
+    /// let app = Functions::new().signature_type(SignatureType::CloudEvent);
+    /// # let _ = app;
+    /// ```
     pub fn signature_type(mut self, signature: SignatureType) -> Self {
         self.overrides.signature_type = Some(signature);
         self
@@ -384,6 +411,12 @@ impl Functions {
 
     /// Sets the request body limit in bytes (default [`DEFAULT_BODY_LIMIT`]); larger bodies
     /// get 413 and the function is not invoked.
+    ///
+    /// ```
+    /// // Uploads of up to 100 MiB.
+    /// let app = functions_framework::Functions::new().body_limit(100 * 1024 * 1024);
+    /// # let _ = app;
+    /// ```
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.limits.body = bytes;
         self
@@ -391,12 +424,26 @@ impl Functions {
 
     /// How long a request body may stall (no bytes arriving) before the request is refused
     /// with 408 (default 30 s). A slow upload that keeps moving is not cut off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let app = functions_framework::Functions::new().body_idle_timeout(Duration::from_secs(60));
+    /// # let _ = app;
+    /// ```
     pub fn body_idle_timeout(mut self, timeout: Duration) -> Self {
         self.limits.body_idle_timeout = timeout;
         self
     }
 
     /// How long a client may take to send the request headers (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let app = functions_framework::Functions::new().header_read_timeout(Duration::from_secs(5));
+    /// # let _ = app;
+    /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.limits.header_read_timeout = timeout;
         self
@@ -404,6 +451,13 @@ impl Functions {
 
     /// How long in-flight requests may run after SIGTERM before the process exits anyway
     /// (default 10 s, Cloud Run's grace period).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let app = functions_framework::Functions::new().shutdown_timeout(Duration::from_secs(25));
+    /// # let _ = app;
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.limits.shutdown_timeout = timeout;
         self
