@@ -167,16 +167,18 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-fn with_content_type(body: Body, content_type: &'static str) -> Response {
+fn with_content_type(body: Body, content_type: HeaderValue) -> Response {
     let mut response = http::Response::new(body);
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        .insert(header::CONTENT_TYPE, content_type);
     response
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
-const OCTETS: &str = "application/octet-stream";
+// Constants, so that the values are checked at compile time rather than on every response.
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl<B> IntoResponse for http::Response<B>
 where
@@ -263,7 +265,7 @@ pub struct Json<T>(pub T);
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(bytes) => with_content_type(Body::from(bytes), "application/json"),
+            Ok(bytes) => with_content_type(Body::from(bytes), JSON),
             Err(error) => crate::server::function_error(error.into()),
         }
     }

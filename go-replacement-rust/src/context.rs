@@ -4,20 +4,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// What the platform tells a function about the invocation it is serving.
 ///
-/// Every function can reach it: HTTP functions find it in the request extensions, and any
-/// code running inside an invocation (also event and typed functions) gets it from
+/// Any code running inside an invocation, whatever the signature, gets it from
 /// [`Context::current`].
 ///
 /// ```
 /// use functions_framework::{Context, Request};
 ///
-/// async fn hello(req: Request) -> String {
-///     let ctx = req.extensions().get::<Context>().cloned();
-///     let id = ctx.as_ref().map(Context::execution_id).unwrap_or_default().to_owned();
+/// async fn hello(_req: Request) -> String {
+///     let id = Context::current().map(|ctx| ctx.execution_id().to_owned()).unwrap_or_default();
 ///     format!("execution {id}")
 /// }
 /// # let _ = hello;
@@ -29,7 +27,9 @@ pub struct Context {
 
 #[derive(Debug)]
 struct Inner {
-    execution_id: String,
+    /// The header's value, or an id made the first time one is asked for: most invocations
+    /// never need one, and making it costs an allocation.
+    execution_id: std::sync::OnceLock<String>,
     trace: Option<TraceContext>,
     deadline: Option<Instant>,
 }
@@ -54,13 +54,16 @@ tokio::task_local! {
     static CURRENT: Context;
 }
 
-/// The header Cloud Functions uses to name an invocation.
-pub(crate) const EXECUTION_ID_HEADER: &str = "function-execution-id";
+/// The header Cloud Functions uses to name an invocation. Header names are constants so
+/// that a look-up does not parse the name on every request.
+pub(crate) const EXECUTION_ID_HEADER: HeaderName = HeaderName::from_static("function-execution-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
 
 impl Context {
     /// The execution id: the `Function-Execution-Id` header, or a fresh id.
     pub fn execution_id(&self) -> &str {
-        &self.inner.execution_id
+        self.inner.execution_id.get_or_init(generate_execution_id)
     }
 
     /// The trace context, when the request carried one.
@@ -98,13 +101,21 @@ impl Context {
     /// assert_eq!(ctx.execution_id(), "exec-1");
     /// ```
     pub fn for_test(execution_id: impl Into<String>) -> Self {
-        Context::new(execution_id.into(), None, None)
+        Context::new(Some(execution_id.into()), None, None)
     }
 
-    fn new(execution_id: String, trace: Option<TraceContext>, deadline: Option<Instant>) -> Self {
+    fn new(
+        execution_id: Option<String>,
+        trace: Option<TraceContext>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        let slot = std::sync::OnceLock::new();
+        if let Some(id) = execution_id {
+            let _ = slot.set(id);
+        }
         Context {
             inner: Arc::new(Inner {
-                execution_id,
+                execution_id: slot,
                 trace,
                 deadline,
             }),
@@ -113,17 +124,17 @@ impl Context {
 
     pub(crate) fn from_headers(headers: &HeaderMap, timeout: Option<Duration>) -> Self {
         let execution_id = headers
-            .get(EXECUTION_ID_HEADER)
+            .get(&EXECUTION_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map_or_else(generate_execution_id, str::to_owned);
+            .map(str::to_owned);
         let trace = headers
-            .get("traceparent")
+            .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_traceparent)
             .or_else(|| {
                 headers
-                    .get("x-cloud-trace-context")
+                    .get(&CLOUD_TRACE_CONTEXT)
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_cloud_trace_context)
             });
@@ -131,8 +142,13 @@ impl Context {
     }
 
     /// Runs `future` with `self` as [`Context::current`].
-    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(self, future).await
+    pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, future)
+    }
+
+    /// Runs `f` with `self` as [`Context::current`].
+    pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), f)
     }
 }
 

@@ -92,21 +92,37 @@ impl Server {
         if declared.is_some_and(|len| len > limit as u64) {
             return too_large(limit);
         }
-        let body = match read_body(body, limit, self.limits.body_idle_timeout).await {
-            Ok(body) => body,
-            Err(response) => return response,
+        // Bodies are read through a box: it keeps the request future small for the common
+        // case of an empty body, and a future that small is cheap to move.
+        let body = if http_body::Body::is_end_stream(&body) {
+            Bytes::new()
+        } else {
+            match Box::pin(read_body(body, limit, self.limits.body_idle_timeout)).await {
+                Ok(body) => body,
+                Err(response) => return response,
+            }
         };
-
         let context = Context::from_headers(&parts.headers, self.timeout);
-        let mut request = http::Request::from_parts(parts, body);
-        request.extensions_mut().insert(context.clone());
-        let function = Arc::clone(&self.function);
-        // The call itself happens inside the first poll, so a panic before the function's
-        // first `.await` is caught like one after it.
-        let call = AssertUnwindSafe(async move { function.invoke(request).await }).catch_unwind();
-        let call = context.scope(call);
+        self.invoke(context, http::Request::from_parts(parts, body))
+            .await
+    }
+
+    /// Runs the function with its context, catching panics and enforcing the deadline.
+    async fn invoke(&self, context: Context, request: http::Request<Bytes>) -> Response {
+        // Calling the function only builds its future, but a closure may run code before
+        // returning it: that part runs here, with the context set and panics caught like
+        // those of the future. What is kept across `.await` is then just the boxed future.
+        let started = context.sync_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.function.invoke(request)))
+        });
+        let Ok(future) = started else {
+            return crash();
+        };
+        let call = context.scope(AssertUnwindSafe(future).catch_unwind());
         let outcome = match self.timeout {
-            Some(timeout) => match tokio::time::timeout(timeout, call).await {
+            // Boxed: a timer entry is large, and most deployments outside Cloud Run have no
+            // deadline.
+            Some(timeout) => match Box::pin(tokio::time::timeout(timeout, call)).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     tracing::error!(
@@ -200,7 +216,7 @@ impl Server {
         let server = Arc::clone(self);
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
-            async move { Ok::<_, Infallible>(server.handle(request).await) }
+            server.handle(request).map(Ok::<_, Infallible>)
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -224,7 +240,13 @@ async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
     loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
+        // Data already received needs no timer: only a frame that has to be waited for is.
+        let ready = body.frame().now_or_never();
+        let next = match ready {
+            Some(frame) => Ok(frame),
+            None => tokio::time::timeout(idle, body.frame()).await,
+        };
+        let frame = match next {
             Err(_) => {
                 let mut response = text(
                     StatusCode::REQUEST_TIMEOUT,
