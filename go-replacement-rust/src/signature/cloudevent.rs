@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event};
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::convert;
@@ -22,6 +22,16 @@ pub(crate) enum Incoming {
 }
 
 const REQUIRED_ATTRIBUTES: [&str; 4] = ["specversion", "id", "source", "type"];
+
+/// The binary-mode headers of the required attributes, as constants so that looking them up
+/// parses nothing.
+static REQUIRED_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("ce-specversion"),
+    HeaderName::from_static("ce-id"),
+    HeaderName::from_static("ce-source"),
+    HeaderName::from_static("ce-type"),
+];
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
@@ -60,12 +70,12 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<Incoming, Rejecti
     }
     let headers = request.headers();
     let body = request.body();
-    let media_type = media_type(headers);
-
-    let mut event = if REQUIRED_ATTRIBUTES
+    let binary = REQUIRED_HEADERS
         .iter()
-        .any(|name| headers.contains_key(format!("ce-{name}").as_str()))
-    {
+        .any(|name| headers.contains_key(name));
+    let media_type = if binary { None } else { media_type(headers) };
+
+    let mut event = if binary {
         decode_binary(headers, body)?
     } else if media_type.as_deref() == Some("application/cloudevents+json") {
         decode_structured(body)?
@@ -87,7 +97,7 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<Incoming, Rejecti
         return Ok(Incoming::Legacy(json));
     };
 
-    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+    if let Some(traceparent) = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()) {
         if event.extension("traceparent").is_none() {
             event.set_extension("traceparent", traceparent.to_owned());
         }
@@ -96,15 +106,15 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<Incoming, Rejecti
 }
 
 fn decode_binary(headers: &HeaderMap, body: &Bytes) -> Result<Event, Rejection> {
-    let missing: Vec<String> = REQUIRED_ATTRIBUTES
+    let missing: Vec<&str> = REQUIRED_HEADERS
         .iter()
         .filter(|name| {
             headers
-                .get(format!("ce-{name}").as_str())
+                .get(*name)
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|v| v.trim().is_empty())
         })
-        .map(|name| format!("ce-{name}"))
+        .map(HeaderName::as_str)
         .collect();
     if !missing.is_empty() {
         return Err(Rejection::bad_request(format!(
