@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Server, command, parse, start};
+use common::{InDir, command, parse, start_in_dir};
 use serde_json::{Value, json};
 
 /// A request sent as raw bytes on a fresh connection.
@@ -539,31 +539,16 @@ fn send_raw(port: u16, raw: &[u8]) -> Vec<u8> {
     answer
 }
 
-struct Target {
-    server: Server,
-    dir: PathBuf,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+type Target = InDir;
 
 fn serve(target: &str, signature: &str) -> Target {
-    let dir = std::env::temp_dir().join(format!("ff-bad-input-{target}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let mut cmd = command();
     cmd.env("PORT", "0")
         .env("FUNCTION_TARGET", target)
         .env("FUNCTION_SIGNATURE_TYPE", signature)
         .env("TEST_BODY_LIMIT", BODY_LIMIT.to_string())
-        .env("TEST_BODY_IDLE_TIMEOUT_MS", "300")
-        .current_dir(&dir);
-    Target {
-        server: start(cmd),
-        dir,
-    }
+        .env("TEST_BODY_IDLE_TIMEOUT_MS", "300");
+    start_in_dir(cmd, "bad-input")
 }
 
 /// A good request; returns the marker the function recorded, if it records anything.

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Server, command, request, start};
+use common::{InDir, command, request, start_in_dir};
 use serde_json::{Map, Value};
 
 const EVENTS: [&str; 17] = [
@@ -40,59 +40,34 @@ fn vector(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A server for one target, working in its own directory (where it writes
-/// `function_output.json`).
-struct Target {
-    server: Server,
-    dir: PathBuf,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+type Target = InDir;
 
 fn serve(target: &str, signature: &str, sleep_ms: Option<u64>) -> Target {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "ff-conformance-{target}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let mut cmd = command();
     cmd.env("PORT", "0")
         .env("FUNCTION_TARGET", target)
-        .env("FUNCTION_SIGNATURE_TYPE", signature)
-        .current_dir(&dir);
+        .env("FUNCTION_SIGNATURE_TYPE", signature);
     if let Some(ms) = sleep_ms {
         cmd.env("CONFORMANCE_SLEEP_MS", ms.to_string());
     }
-    Target {
-        server: start(cmd),
-        dir,
-    }
+    start_in_dir(cmd, "conformance")
 }
 
-impl Target {
-    /// Sends a request, expects a 2xx without ETag, and returns what the function recorded.
-    fn send(&self, what: &str, headers: &[(&str, &str)], body: &[u8]) -> Value {
-        let output = self.dir.join("function_output.json");
-        let _ = std::fs::remove_file(&output);
-        let reply = request(self.server.port, "POST", "/", headers, body).expect("request");
-        assert!(
-            (200..300).contains(&reply.status),
-            "{what}: status {} body {}",
-            reply.status,
-            reply.text()
-        );
-        assert!(reply.header("etag").is_none(), "{what}: ETag sent");
-        let text =
-            std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{what}: no output: {e}"));
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{what}: output not JSON: {e}: {text}"))
-    }
+/// Sends a request, expects a 2xx without ETag, and returns what the function recorded.
+fn send(target: &Target, what: &str, headers: &[(&str, &str)], body: &[u8]) -> Value {
+    let output = target.dir.join("function_output.json");
+    let _ = std::fs::remove_file(&output);
+    let reply = request(target.server.port, "POST", "/", headers, body).expect("request");
+    assert!(
+        (200..300).contains(&reply.status),
+        "{what}: status {} body {}",
+        reply.status,
+        reply.text()
+    );
+    assert!(reply.header("etag").is_none(), "{what}: ETag sent");
+    let text =
+        std::fs::read_to_string(&output).unwrap_or_else(|e| panic!("{what}: no output: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: output not JSON: {e}: {text}"))
 }
 
 /// A structured CloudEvent as a binary-mode request: attributes as `ce-` headers,
@@ -210,10 +185,16 @@ fn cloudevent_function_receives_every_vector() {
     for event in EVENTS {
         let input = vector(&format!("{event}-cloudevent-input.json"));
         let (headers, body) = binary_mode(&input);
-        let got = target.send(&format!("{event} binary"), &as_refs(&headers), &body);
+        let got = send(
+            &target,
+            &format!("{event} binary"),
+            &as_refs(&headers),
+            &body,
+        );
         assert_cloud_event(&format!("{event} binary"), &got, &input);
 
-        let got = target.send(
+        let got = send(
+            &target,
             &format!("{event} structured"),
             &[STRUCTURED],
             input.to_string().as_bytes(),
@@ -221,7 +202,8 @@ fn cloudevent_function_receives_every_vector() {
         assert_cloud_event(&format!("{event} structured"), &got, &input);
 
         let legacy = vector(&format!("{event}-legacy-input.json"));
-        let got = target.send(
+        let got = send(
+            &target,
             &format!("{event} legacy->cloudevent"),
             &[JSON],
             legacy.to_string().as_bytes(),
@@ -240,7 +222,8 @@ fn legacy_event_function_receives_every_vector() {
     for event in EVENTS {
         let expected = vector(&format!("{event}-legacy-output.json"));
         let legacy = vector(&format!("{event}-legacy-input.json"));
-        let got = target.send(
+        let got = send(
+            &target,
             &format!("{event} legacy"),
             &[JSON],
             legacy.to_string().as_bytes(),
@@ -255,13 +238,15 @@ fn legacy_event_function_receives_every_vector() {
         };
         let input = vector(&format!("{event}-cloudevent-input.json"));
         let (headers, body) = binary_mode(&input);
-        let got = target.send(
+        let got = send(
+            &target,
             &format!("{event} binary->legacy"),
             &as_refs(&headers),
             &body,
         );
         assert_legacy(&format!("{event} binary->legacy"), &got, &from_cloud_event);
-        let got = target.send(
+        let got = send(
+            &target,
             &format!("{event} structured->legacy"),
             &[STRUCTURED],
             input.to_string().as_bytes(),
@@ -277,7 +262,7 @@ fn legacy_event_function_receives_every_vector() {
 #[test]
 fn http_function_records_the_body() {
     let target = serve("http", "http", None);
-    let got = target.send("http", &[JSON], br#"{"res":"PASS"}"#);
+    let got = send(&target, "http", &[JSON], br#"{"res":"PASS"}"#);
     assert_eq!(got, serde_json::json!({"res": "PASS"}));
 }
 

@@ -25,6 +25,35 @@ impl Drop for Server {
     }
 }
 
+/// A server working in a directory of its own (where the `http`, `cloudevent` and
+/// `legacyevent` targets write `function_output.json`), removed when dropped.
+pub struct InDir {
+    pub server: Server,
+    pub dir: std::path::PathBuf,
+}
+
+impl Drop for InDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `command` in a fresh temporary directory.
+pub fn start_in_dir(mut command: Command, label: &str) -> InDir {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ff-{label}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    command.current_dir(&dir);
+    InDir {
+        server: start(command),
+        dir,
+    }
+}
+
 /// A command for the binary with a clean function environment.
 pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_test-functions"));
