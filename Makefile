@@ -13,6 +13,10 @@ FUNCTION_DIR ?= function
 FUNCTION_BIN ?= function
 # Where the package goes (not `ZIP`: zip reads that variable as options).
 FUNCTION_ZIP ?= function.zip
+# What node_modules/.bin/functions-framework is in the package, the command the runtime
+# starts: `node` (a small Node.js launcher requiring index.js, whose shim execs the binary)
+# or `direct` (the Rust binary itself; Node.js never starts). See docs/deploy.md.
+LAUNCHER ?= node
 # The function `make test` and `make dev` serve (by default the only one registered), and
 # where.
 TARGET ?=
@@ -37,6 +41,7 @@ FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := cloudevent_decode convert config
 
 NODE_TESTS := tests/node
+INJECTED_FF := $(NODE_TESTS)/injected-ff
 
 # The benchmark's tools and peers (wrk, the Node.js and Python Functions Frameworks,
 # matplotlib), installed on first use into a cache outside the repository.
@@ -51,7 +56,7 @@ MATPLOTLIB_VERSION := 3.11.2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
 
-package: $(FUNCTION_ZIP) ## (default) build function.zip for a Node.js Cloud Functions runtime
+package: $(FUNCTION_ZIP) ## (default) build function.zip for a Node.js Cloud Functions runtime (LAUNCHER=node|direct)
 
 $(ZIG):
 	@echo "==> First use: installing zig $(ZIG_VERSION) (PyPI package ziglang) into $(TOOLS)"
@@ -83,18 +88,13 @@ release: tools ## build the function binary and the shim in release mode, for gl
 	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) $(ZIGBUILD) zigbuild --release --target $(TRIPLE).$(GLIBC) -p shim-node
 
 $(FUNCTION_ZIP): release system-tools
-	rm -rf $(PACKAGE) && mkdir -p $(PACKAGE)
-	install -m 0644 index.js $(PACKAGE)/index.js
-	install -m 0755 $(RELEASE)/libshim_node.so $(PACKAGE)/shim.node
-	install -m 0755 $(RELEASE)/$(FUNCTION_BIN) $(PACKAGE)/function-server
-	node tools/package-json.js $(PACKAGE)/function-server $(PACKAGE)/package.json
-	rm -f $@.tmp.zip && (cd $(PACKAGE) && zip -q -X $(abspath $@.tmp.zip) index.js package.json shim.node function-server)
-	mv $@.tmp.zip $@
-	@echo "==> $@ ($$(du -k $@ | cut -f1) KiB): upload it to a Node.js Cloud Functions runtime (see README)"
+	node tools/package.js --binary $(RELEASE)/$(FUNCTION_BIN) --shim $(RELEASE)/libshim_node.so \
+		--launcher $(LAUNCHER) --stage $(PACKAGE) --out $@
+	@echo "==> $@ ($$(du -k $@ | cut -f1) KiB, $(LAUNCHER) launcher): upload it to a Node.js Cloud Functions runtime (see README)"
 
 test: $(FUNCTION_ZIP) ## serve the function on localhost:8080 (PORT=...) the way the cloud loads it
 	@echo "==> Serving $(PACKAGE) through Node.js and the shim"
-	cd $(PACKAGE) && $(if $(TARGET),FUNCTION_TARGET=$(TARGET),FUNCTIONS_FRAMEWORK_EXEC=1) PORT=$(PORT) \
+	cd $(PACKAGE) && $(if $(TARGET),FUNCTION_TARGET=$(TARGET)) FUNCTIONS_FRAMEWORK_EXEC=1 PORT=$(PORT) \
 		exec node $(CURDIR)/tools/cloud-worker.js
 
 dev: ## run the function binary directly (no Node.js), rebuilt and restarted on every change
@@ -103,10 +103,15 @@ dev: ## run the function binary directly (no Node.js), rebuilt and restarted on 
 invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (see tests/fixtures/events)
 	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
 
-node-deps: $(NODE_TESTS)/node_modules/.package-lock.json
+node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json
 
 $(NODE_TESTS)/node_modules/.package-lock.json: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
 	cd $(NODE_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+
+# The Functions Framework the cloud's build injects into packages that do not depend on it,
+# installed the way the build installs it, for the cloud build-and-launch emulation.
+$(INJECTED_FF)/node_modules/.package-lock.json: $(INJECTED_FF)/package.json $(INJECTED_FF)/package-lock.json
+	npm ci --quiet --production --no-audit --no-fund --prefix $(INJECTED_FF)
 
 check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
@@ -114,6 +119,7 @@ check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-e
 	cargo test --workspace
 	cargo build -p shim-node -p test-functions
 	$(MAKE) function.zip
+	$(MAKE) package LAUNCHER=direct FUNCTION_ZIP=build/function-direct.zip PACKAGE=build/package-direct
 	cd $(NODE_TESTS) && node --test --test-concurrency=1 ./*.test.js
 	$(MAKE) fuzz
 
@@ -155,10 +161,10 @@ $(BENCH_NODE_PEER)/node_modules/.package-lock.json: $(BENCH_PEERS)/node/package.
 	cp $(BENCH_PEERS)/node/package.json $(BENCH_PEERS)/node/package-lock.json $(BENCH_PEERS)/node/.npmrc $(BENCH_NODE_PEER)/
 	cd $(BENCH_NODE_PEER) && npm ci --no-audit --no-fund --loglevel=error
 
-bench: bench-tools ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
+bench: bench-tools $(INJECTED_FF)/node_modules/.package-lock.json ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
 	cargo build --release -p test-functions -p hyper-hello -p shim-node
 	BENCH_CACHE=$(BENCH_CACHE) $(BENCH_VENV)/bin/python benches/run.py
 
 clean: ## remove build outputs (the tool cache stays)
 	cargo clean
-	rm -rf build function.zip function.zip.tmp.zip $(NODE_TESTS)/node_modules
+	rm -rf build function.zip function.zip.tmp.zip $(NODE_TESTS)/node_modules $(INJECTED_FF)/node_modules

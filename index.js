@@ -33,7 +33,9 @@ function registeredFunctions() {
   }
 }
 
-const shim = require(path.join(__dirname, 'shim.node'));
+// The shim and the binary live in the folder the package's Functions Framework dependency
+// points at (see tools/package.js).
+const shim = require(path.join(__dirname, 'functions-framework-rust', 'shim.node'));
 // Returns only when the exec is gated off; a failed exec throws with the path and errno.
 const result = shim.start({ argv: process.argv, waiting: waitingConnections() });
 

@@ -66,6 +66,10 @@ HYPER = RELEASE / "hyper-hello"
 SHIM = RELEASE / "libshim_node.so"
 NODE_PEER = CACHE / "node-peer"
 LAUNCHER = NODE_PEER / "node_modules" / "@google-cloud" / "functions-framework" / "build" / "src" / "main.js"
+NODE_PEER_BIN = NODE_PEER / "node_modules" / ".bin" / "functions-framework"
+# Functions Framework 3.5.1 installed as the cloud's build injects it (`make node-deps`).
+INJECTED_FF = ROOT / "tests" / "node" / "injected-ff"
+INJECTED_FF_BIN = INJECTED_FF / "node_modules" / ".bin" / "functions-framework"
 VENV = CACHE / "venv"
 PY_FF = VENV / "bin" / "functions-framework"
 MIB = 1024 * 1024
@@ -78,6 +82,9 @@ TARGET_CE_CPU = 1.25  # x bare hyper
 TARGET_P99_MS = 1.0
 TARGET_COLD_BINARY_MS = 10.0
 TARGET_COLD_SHIM_EXTRA_MS = 10.0  # over the bare node execve floor
+TARGET_COLD_DIRECT_EXTRA_MS = 5.0  # LAUNCHER=direct, over the binary alone
+# The Node.js paths held to the `node -e` execve floor + TARGET_COLD_SHIM_EXTRA_MS.
+SHIM_COLD_KEYS = ("shim-require", "launch-node", "shim-early")
 TARGET_RSS_IDLE_MIB = 5.0
 TARGET_RSS_LOAD_MIB = 10.0
 TARGET_ZIP_MIB = 5.0
@@ -365,9 +372,11 @@ class Server:
 
 @dataclass
 class Stage:
-    """Staged function packages, laid out like function.zip."""
+    """Staged function packages, laid out like function.zip and built as the cloud builds them."""
     root: Path
-    package: Path  # test-functions as function-server
+    package: Path  # test-functions, LAUNCHER=node, after `npm ci`
+    direct: Path  # test-functions, LAUNCHER=direct, after `npm ci`
+    bare: Path  # test-functions without the Functions Framework dependency (the injected case)
     floor: Path  # hyper-hello as function-server: the bare `node` execve floor
     python: Path  # the Python peer's source
     get_target: str
@@ -381,14 +390,18 @@ def stage(work: Path) -> Stage:
     # (which answers a GET with an empty 200).
     get_target = os.environ.get("BENCH_GET_TARGET") or ("hello" if "hello" in names else "echo")
 
-    def package(dest: Path, server_binary: Path) -> Path:
-        dest.mkdir(parents=True)
-        shutil.copy(ROOT / "index.js", dest / "index.js")
-        subprocess.run(["node", str(ROOT / "tools" / "package-json.js"), str(BINARY), str(dest / "package.json")],
-                       check=True, env=base_env())
-        shutil.copy(SHIM, dest / "shim.node")
-        shutil.copy(server_binary, dest / "function-server")
-        os.chmod(dest / "function-server", 0o755)
+    def package(dest: Path, server_binary: Path, launcher: str = "node", dependency: bool = True) -> Path:
+        subprocess.run(["node", str(ROOT / "tools" / "package.js"), "--binary", str(server_binary), "--shim", str(SHIM),
+                        "--launcher", launcher, "--stage", str(dest)], check=True, env=base_env())
+        if not dependency:
+            manifest = json.loads((dest / "package.json").read_text())
+            del manifest["dependencies"]
+            (dest / "package.json").write_text(json.dumps(manifest, indent=2))
+            (dest / "package-lock.json").unlink()
+            subprocess.run(["npm", "install", "--package-lock-only", "--quiet"], cwd=dest, check=True, env=base_env())
+        # What the cloud's build does with the package.
+        subprocess.run(["npm", "ci", "--quiet", "--no-fund", "--no-audit"], cwd=dest, check=True,
+                       env=base_env(NODE_ENV="production"), stdout=subprocess.DEVNULL)
         return dest
 
     python = work / "python"
@@ -396,7 +409,8 @@ def stage(work: Path) -> Stage:
     shutil.copy(PEERS_DIR / "python" / "main.py", python / "main.py")
     # The Node.js peer runs from the cache, where its node_modules are, with the repo's source.
     shutil.copy(PEERS_DIR / "node" / "index.js", NODE_PEER / "index.js")
-    return Stage(work, package(work / "package", BINARY), package(work / "floor", HYPER), python, get_target)
+    return Stage(work, package(work / "package", BINARY), package(work / "direct", BINARY, "direct"),
+                 package(work / "bare", BINARY, dependency=False), package(work / "floor", HYPER), python, get_target)
 
 
 def make_peers(st: Stage) -> list[Peer]:
@@ -496,11 +510,15 @@ def cold_rows(st: Stage) -> list[ColdRow]:
     t = st.get_target
     pkg_index = st.package / "index.js"
     require = lambda path: f"require({json.dumps(str(path))})"  # noqa: E731
+    # The runtime's web process: `/bin/bash -c <functions-framework bin>` in the app folder.
+    launch = lambda bin_path: ["/bin/bash", "-c", str(bin_path)]  # noqa: E731
+    own_bin = "node_modules/.bin/functions-framework"
     return [
         ColdRow("spawn", "process spawn (`true`, start to exit, reference)", False,
                 lambda p: (["true"], ROOT, base_env()), exits=True),
         ColdRow("hyper", "bare hyper binary", False, lambda p: ([HYPER], ROOT, base_env(PORT=str(p)))),
-        ColdRow("rust", "this project, binary", True, lambda p: ([BINARY], ROOT, base_env(PORT=str(p), FUNCTION_TARGET=t))),
+        ColdRow("rust", "this project, binary alone", True,
+                lambda p: ([BINARY], ROOT, base_env(PORT=str(p), FUNCTION_TARGET=t))),
         ColdRow("node-e0", "`node -e 0` (start to exit, reference)", False,
                 lambda p: ([node, "-e", "0"], ROOT, base_env()), exits=True, note="includes Node.js's exit"),
         ColdRow("node-http", "bare `node` http server (reference)", False,
@@ -508,18 +526,25 @@ def cold_rows(st: Stage) -> list[ColdRow]:
                            ROOT, base_env(PORT=str(p)))),
         ColdRow("floor", "bare `node` execve floor (node + shim exec'ing hyper)", False,
                 lambda p: ([node, "-e", require(st.floor / "index.js")], ROOT, cloud_env(t, "http", p))),
-        ColdRow("shim-require", "this project, `node` requiring the package", True,
+        ColdRow("shim-require", "this project, `node -e` requiring the package", True,
                 lambda p: ([node, "-e", require(pkg_index)], ROOT, cloud_env(t, "http", p))),
-        ColdRow("shim-launcher", "this project, node + shim, official launcher (today's cloud order)", True,
-                lambda p: ([node, LAUNCHER, f"--target={t}"], st.package, cloud_env(t, "http", p))),
-        ColdRow("shim-early", "this project, launcher + `NODE_OPTIONS=--require=./index.js` (opt-in)", True,
-                lambda p: ([node, LAUNCHER, f"--target={t}"], st.package,
+        ColdRow("launch-node", "this project, cloud launch, `LAUNCHER=node` (default)", True,
+                lambda p: (launch(own_bin), st.package, cloud_env(t, "http", p))),
+        ColdRow("launch-direct", "this project, cloud launch, `LAUNCHER=direct`", True,
+                lambda p: (launch(own_bin), st.direct, cloud_env(t, "http", p))),
+        ColdRow("launch-ff3", "this project, cloud launch, injected Functions Framework 3.5.1 + shim", True,
+                lambda p: (launch(INJECTED_FF_BIN), st.bare,
+                           cloud_env(t, "http", p, NODE_PATH=str(st.bare / "node_modules")))),
+        ColdRow("launch-ff5", f"this project, cloud launch, Functions Framework {NODE_FF_VERSION} + shim", True,
+                lambda p: (launch(NODE_PEER_BIN), st.package, cloud_env(t, "http", p))),
+        ColdRow("shim-early", f"this project, FF {NODE_FF_VERSION} + `NODE_OPTIONS=--require=./index.js` (opt-in)", True,
+                lambda p: (launch(NODE_PEER_BIN), st.package,
                            cloud_env(t, "http", p, NODE_OPTIONS="--require=./index.js"))),
         ColdRow("shim-worker", "this project, node + shim, original worker (listen first)", True,
                 lambda p: ([node, ROOT / "tools" / "cloud-worker.js", st.package], st.package, cloud_env(t, "http", p)),
                 note="to the first answer of the function, after the shim's \"User function is ready\""),
-        ColdRow("node-ff", f"Node.js Functions Framework {NODE_FF_VERSION}", False,
-                lambda p: ([node, LAUNCHER, "--target=hello"], NODE_PEER, cloud_env("hello", "http", p))),
+        ColdRow("node-ff", f"Node.js Functions Framework {NODE_FF_VERSION}, its own hello (cloud launch)", False,
+                lambda p: (launch(NODE_PEER_BIN), NODE_PEER, cloud_env("hello", "http", p))),
         ColdRow("python-ff", "Python Functions Framework (gunicorn)", False,
                 lambda p: ([PY_FF, "--target=hello", "--source=main.py", "--host=127.0.0.1", f"--port={p}"], st.python,
                            cloud_env("hello", "http", p))),
@@ -608,8 +633,10 @@ def measure_sizes(st: Stage) -> list[dict]:
         rows.append({"key": "function.zip", "label": "this project, function.zip (`make`)", "ours": True,
                      "files": len(infos), "unpacked_mib": sum(i.file_size for i in infos) / MIB,
                      "zip_mib": zip_path.stat().st_size / MIB, "note": "the `function` crate, glibc 2.17 build"})
+    packaged = [p for p in tree_files(st.package) if "node_modules" not in p.relative_to(st.package).parts]
     add("package", "this project, staged package (test-functions)", True,
-        [(p, p.name) for p in tree_files(st.package)], note="index.js, package.json, shim.node, function-server")
+        [(p, str(p.relative_to(st.package))) for p in packaged],
+        note="index.js, package.json, package-lock.json, functions-framework-rust/")
     add("hyper", "bare hyper binary", False, [(HYPER, HYPER.name)])
     node_files = [p for p in tree_files(NODE_PEER) if p.name not in (".npmrc", "package-lock.json")]
     add("node-ff", f"Node.js Functions Framework {NODE_FF_VERSION} (node_modules + source)", False,
@@ -738,6 +765,7 @@ def report(results: dict) -> str:
     hyper_ms = cold.get("hyper", {}).get("median_ms")
     node_ms = cold.get("node-ff", {}).get("median_ms")
     floor_ms = cold.get("floor", {}).get("median_ms")
+    rust_ms = cold.get("rust", {}).get("median_ms")
     lines += ["## Cold start (spawn to the first 200)", "",
               "| path | median ms | min | max | × hyper | × Node FF | target |",
               "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -748,7 +776,10 @@ def report(results: dict) -> str:
         target = ""
         if r["key"] == "rust":
             target = f"≤ {TARGET_COLD_BINARY_MS:g} ms: {met(r['median_ms'] <= TARGET_COLD_BINARY_MS)}"
-        elif r["key"].startswith("shim-") and floor_ms == floor_ms and floor_ms is not None:
+        elif r["key"] == "launch-direct" and rust_ms is not None:
+            limit = rust_ms + TARGET_COLD_DIRECT_EXTRA_MS
+            target = f"≤ binary + {TARGET_COLD_DIRECT_EXTRA_MS:g} ms ({limit:.1f} ms): {met(r['median_ms'] <= limit)}"
+        elif r["key"] in SHIM_COLD_KEYS and floor_ms is not None:
             limit = floor_ms + TARGET_COLD_SHIM_EXTRA_MS
             target = f"≤ floor + {TARGET_COLD_SHIM_EXTRA_MS:g} ms ({limit:.0f} ms): {met(r['median_ms'] <= limit)}"
         if r["note"]:
@@ -822,7 +853,14 @@ def targets(results: dict) -> list[dict]:
         v = cold["rust"]["median_ms"]
         add("cold start, binary alone", f"≤ {TARGET_COLD_BINARY_MS:g} ms", f"{v:.1f} ms", v <= TARGET_COLD_BINARY_MS)
     floor = cold.get("floor")
-    for key in ("shim-require", "shim-early", "shim-launcher"):
+    rust_cold = cold.get("rust")
+    direct = cold.get("launch-direct")
+    if direct and not direct["error"] and rust_cold and not rust_cold["error"]:
+        extra = direct["median_ms"] - rust_cold["median_ms"]
+        sign = "+" if extra >= 0 else "−"
+        add("cold start, cloud launch, LAUNCHER=direct", f"≤ binary + {TARGET_COLD_DIRECT_EXTRA_MS:g} ms",
+            f"binary {sign} {abs(extra):.1f} ms ({direct['median_ms']:.1f} ms)", extra <= TARGET_COLD_DIRECT_EXTRA_MS)
+    for key in SHIM_COLD_KEYS:
         r = cold.get(key)
         if r and not r["error"] and floor and not floor["error"]:
             extra = r["median_ms"] - floor["median_ms"]
@@ -904,7 +942,8 @@ def check_prerequisites() -> None:
     for path, what in ((BINARY, "test-functions"), (HYPER, "hyper-hello"), (SHIM, "the shim")):
         if not path.exists():
             missing.append(f"{path} ({what}: cargo build --release -p test-functions -p hyper-hello -p shim-node)")
-    for path, what in ((LAUNCHER, "the Node.js peer"), (PY_FF, "the Python peer")):
+    for path, what in ((LAUNCHER, "the Node.js peer"), (PY_FF, "the Python peer"),
+                       (INJECTED_FF_BIN, "the injected Functions Framework 3.5.1")):
         if not path.exists():
             missing.append(f"{path} ({what}: make bench-tools)")
     for tool in ("wrk", "node"):

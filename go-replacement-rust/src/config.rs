@@ -92,6 +92,10 @@ struct Flags {
     /// Print the registered functions as JSON and exit
     #[arg(long)]
     list_functions: bool,
+    /// The function's source folder, as the Node.js launcher takes it; accepted so that the
+    /// binary can stand in for that launcher, and ignored: the binary is the function
+    #[arg(long, value_name = "DIR")]
+    source: Option<std::path::PathBuf>,
 }
 
 /// What the code fixed with the builder: it wins over flags and environment.
@@ -316,6 +320,24 @@ mod tests {
                 Err(ConfigError::Flags(_))
             ));
         }
+    }
+
+    #[test]
+    fn the_node_launchers_flags_are_accepted() {
+        let config = ok(
+            &Overrides::default(),
+            &[
+                "--target=hello",
+                "--port=9003",
+                "--signature-type=http",
+                "--source=/workspace",
+            ],
+            &[],
+        );
+        assert_eq!(config.target.as_deref(), Some("hello"));
+        assert_eq!(config.port, 9003);
+        let config = ok(&Overrides::default(), &["--source", "."], &[]);
+        assert_eq!(config.port, 8080);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! Node.js process with the Rust function binary.
 //!
 //! `index.js` calls [`start`] as soon as it is required. When the process is meant to serve
-//! (`FUNCTION_TARGET` or `K_SERVICE` is set, or `FUNCTIONS_FRAMEWORK_EXEC=1`), it:
+//! (see `gate`: `K_SERVICE`, or `FUNCTION_TARGET` outside a build step, or
+//! `FUNCTIONS_FRAMEWORK_EXEC=1`), it:
 //!
 //! 1. finds the binary next to this `.node` file;
 //! 2. finds the listening TCP sockets and the inbound connections Node.js holds;
@@ -23,14 +24,46 @@ use std::os::fd::RawFd;
 use neon::prelude::*;
 
 /// Why the module would not exec, or `None` when it should.
+///
+/// A serving process has `K_SERVICE` (set by Cloud Run and Cloud Functions on every instance)
+/// or `FUNCTION_TARGET`. A build step may require the entry point too (the Cloud Functions
+/// build's bytecode-cache step does, with `PORT=8080`), and must get the module back instead
+/// of a process that never exits: without `K_SERVICE`, the variables a buildpack build has and
+/// a launched app has not (`GOOGLE_FUNCTION_TARGET`, the build-time input that launch turns
+/// into `FUNCTION_TARGET`, and the lifecycle's `CNB_BUILDPACK_DIR` and `CNB_BP_PLAN_PATH`) mark
+/// a build step, even when a user also set `FUNCTION_TARGET` as a build variable.
+/// `FUNCTIONS_FRAMEWORK_EXEC=1` or `0` overrides all of it.
 fn gate() -> Option<String> {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    match std::env::var("FUNCTIONS_FRAMEWORK_EXEC").ok().as_deref() {
+    gate_for(
+        |name| std::env::var_os(name).is_some_and(|v| !v.is_empty()),
+        std::env::var("FUNCTIONS_FRAMEWORK_EXEC").ok().as_deref(),
+    )
+}
+
+/// The names whose presence (without `K_SERVICE`) means a buildpack build step.
+const BUILD_MARKERS: [&str; 3] = [
+    "GOOGLE_FUNCTION_TARGET",
+    "CNB_BUILDPACK_DIR",
+    "CNB_BP_PLAN_PATH",
+];
+
+fn gate_for(set: impl Fn(&str) -> bool, exec: Option<&str>) -> Option<String> {
+    match exec {
         Some("0") => return Some("FUNCTIONS_FRAMEWORK_EXEC=0 turns the exec off".to_owned()),
         Some("1") => return None,
         _ => {}
     }
-    if set("FUNCTION_TARGET") || set("K_SERVICE") {
+    if set("K_SERVICE") {
+        return None;
+    }
+    if let Some(marker) = BUILD_MARKERS.iter().find(|name| set(name)) {
+        return Some(format!(
+            "{marker} is set and K_SERVICE is not, so this is a build step loading the module, \
+             not a serving process; set FUNCTIONS_FRAMEWORK_EXEC=1 to start the Rust function \
+             anyway"
+        ));
+    }
+    if set("FUNCTION_TARGET") {
         None
     } else {
         Some(
@@ -165,4 +198,51 @@ fn main(mut cx: ModuleContext<'_>) -> NeonResult<()> {
     let name = cx.string(exec::BINARY_NAME);
     cx.export_value("binaryName", name)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate_with(vars: &[&str], exec: Option<&str>) -> Option<String> {
+        gate_for(|name| vars.contains(&name), exec)
+    }
+
+    #[test]
+    fn serving_processes_exec() {
+        assert_eq!(gate_with(&["K_SERVICE"], None), None);
+        assert_eq!(gate_with(&["FUNCTION_TARGET"], None), None);
+        // Whatever else is set, the platform's instance variable means serving.
+        assert_eq!(
+            gate_with(
+                &["K_SERVICE", "FUNCTION_TARGET", "GOOGLE_FUNCTION_TARGET"],
+                None
+            ),
+            None
+        );
+        assert_eq!(gate_with(&[], Some("1")), None);
+        assert_eq!(
+            gate_with(&["GOOGLE_FUNCTION_TARGET", "FUNCTION_TARGET"], Some("1")),
+            None
+        );
+    }
+
+    #[test]
+    fn build_steps_and_plain_processes_do_not() {
+        for vars in [
+            &["GOOGLE_FUNCTION_TARGET"][..],
+            &["GOOGLE_FUNCTION_TARGET", "FUNCTION_TARGET"],
+            &["CNB_BUILDPACK_DIR", "FUNCTION_TARGET"],
+            &["CNB_BP_PLAN_PATH", "FUNCTION_TARGET"],
+        ] {
+            let reason = gate_with(vars, None).expect("gated off");
+            assert!(reason.contains("build step"), "{vars:?}: {reason}");
+        }
+        let reason = gate_with(&[], None).expect("gated off");
+        assert!(
+            reason.contains("neither FUNCTION_TARGET nor K_SERVICE"),
+            "{reason}"
+        );
+        assert!(gate_with(&["K_SERVICE"], Some("0")).is_some());
+    }
 }

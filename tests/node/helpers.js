@@ -12,25 +12,22 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHIM = process.env.FF_SHIM_PATH || path.join(ROOT, 'target', 'debug', 'libshim_node.so');
 const BINARY = process.env.FF_FUNCTION_BINARY || path.join(ROOT, 'target', 'debug', 'test-functions');
+const packaging = require(path.join(ROOT, 'tools', 'package.js'));
 const LAUNCHER = path.join(__dirname, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
 
 const cleanups = [];
 
-/** A package folder like the one in function.zip, with test-functions as the binary. */
-function stagePackage({ binary = true, executable = true, functions = [] } = {}) {
+/** A package folder laid out as in function.zip (tools/package.js), with test-functions as
+ * the binary. */
+function stagePackage({ binary = true, executable = true, functions = [], launcher = 'node' } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-package-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.copyFileSync(path.join(ROOT, 'index.js'), path.join(dir, 'index.js'));
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  manifest.rustFunctions = functions;
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
-  fs.copyFileSync(SHIM, path.join(dir, 'shim.node'));
-  if (binary) {
-    const target = path.join(dir, 'function-server');
-    fs.copyFileSync(BINARY, target);
-    fs.chmodSync(target, executable ? 0o755 : 0o644);
-  }
-  return dir;
+  return packaging.stage({ binary: binary ? BINARY : null, shim: SHIM, launcher, dir, functions, executable });
+}
+
+/** Where the binary is in a staged or unzipped package. */
+function binaryIn(dir) {
+  return path.join(dir, packaging.FOLDER, 'function-server');
 }
 
 /** The environment of a function process: ours, without anything that could change its
@@ -135,6 +132,6 @@ function fdsOf(pid) {
 }
 
 module.exports = {
-  ROOT, SHIM, BINARY, LAUNCHER, onCleanup, stagePackage, functionEnv, start, cleanup, freePort, sleep, request,
+  ROOT, SHIM, BINARY, LAUNCHER, onCleanup, stagePackage, binaryIn, functionEnv, start, cleanup, freePort, sleep, request,
   waitForHttp, exeOf, fdsOf,
 };

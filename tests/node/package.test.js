@@ -12,7 +12,9 @@ const { test, afterEach } = require('node:test');
 const { ROOT, LAUNCHER, onCleanup, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf } = require('./helpers');
 
 const ZIP = path.join(ROOT, 'function.zip');
-const ENTRIES = ['function-server', 'index.js', 'package.json', 'shim.node'];
+const packaging = require(path.join(ROOT, 'tools', 'package.js'));
+const ENTRIES = packaging.entries('node').slice().sort();
+const BINARY_ENTRY = `${packaging.FOLDER}/function-server`;
 
 afterEach(cleanup);
 
@@ -41,17 +43,24 @@ function unzipped() {
 test('function.zip holds exactly the package, the binary is 0755, every ELF needs at most GLIBC_2.17', () => {
   const modes = zipModes(ZIP);
   assert.deepEqual(Object.keys(modes).sort(), ENTRIES);
-  assert.equal(modes['function-server'], 0o755);
+  assert.equal(modes[BINARY_ENTRY], 0o755);
+  assert.equal(modes[`${packaging.FOLDER}/launcher.js`], 0o755);
   const dir = unzipped();
-  for (const elf of ['function-server', 'shim.node']) {
+  for (const elf of [BINARY_ENTRY, `${packaging.FOLDER}/shim.node`]) {
     const newest = newestGlibc(path.join(dir, elf));
     assert.ok(newest, `${elf}: no GLIBC symbol versions found`);
     assert.ok(newest[0] === 2 && (newest[1] || 0) <= 17, `${elf} needs GLIBC_${newest.join('.')}`);
   }
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
   assert.equal(manifest.main, 'index.js');
-  assert.equal(manifest.dependencies, undefined, 'no run-time dependencies');
+  assert.deepEqual(manifest.dependencies, { '@google-cloud/functions-framework': `file:./${packaging.FOLDER}` },
+    'the one dependency is the package\'s own launcher folder');
   assert.equal(manifest.scripts, undefined, 'no install scripts');
+  const folder = JSON.parse(fs.readFileSync(path.join(dir, packaging.FOLDER, 'package.json'), 'utf8'));
+  assert.deepEqual(folder.bin, { 'functions-framework': 'launcher.js' });
+  assert.equal(folder.scripts, undefined, 'no install scripts in the folder either');
+  const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8'));
+  assert.deepEqual(lock.packages['node_modules/@google-cloud/functions-framework'], { resolved: packaging.FOLDER, link: true });
   assert.deepEqual(manifest.rustFunctions, [{ name: 'hello', signatureType: 'http' }]);
   assert.ok(fs.statSync(ZIP).size <= 5 * 1024 * 1024, 'function.zip is at most 5 MiB');
 });
@@ -68,7 +77,7 @@ function build(dir) {
 for (const executable of [true, false]) {
   test(`deployment rehearsal: unzip, npm ci, official launcher serves the Rust function${executable ? '' : ' (exec bit stripped)'}`, async () => {
     const dir = unzipped();
-    if (!executable) fs.chmodSync(path.join(dir, 'function-server'), 0o644);
+    if (!executable) fs.chmodSync(path.join(dir, BINARY_ENTRY), 0o644);
     const env = build(dir);
     const port = await freePort();
     const launcher = start(process.execPath, [LAUNCHER, '--target=hello'], {
@@ -79,7 +88,7 @@ for (const executable of [true, false]) {
     assert.equal(reply.status, 200);
     assert.equal(reply.body, 'Hello, Cloud!\n');
     const exe = exeOf(launcher.pid);
-    if (executable) assert.equal(exe, path.join(dir, 'function-server'));
+    if (executable) assert.equal(exe, path.join(dir, BINARY_ENTRY));
     else assert.match(exe, /memfd:function-server/);
   });
 }

@@ -10,7 +10,7 @@ const path = require('path');
 const { test, afterEach } = require('node:test');
 
 const {
-  ROOT, LAUNCHER, onCleanup, stagePackage, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
+  ROOT, LAUNCHER, onCleanup, stagePackage, binaryIn, functionEnv, start, cleanup, freePort, sleep, request, waitForHttp, exeOf, fdsOf,
 } = require('./helpers');
 
 afterEach(cleanup);
@@ -70,7 +70,7 @@ test('legacy order: the in-flight request is answered "User function is ready", 
   assert.deepEqual([...new Set(others)], ['200 slept 0ms'], 'every other request served by the Rust function');
 
   // Same PID, now the binary.
-  assert.equal(exeOf(worker.pid), path.join(dir, 'function-server'));
+  assert.equal(exeOf(worker.pid), binaryIn(dir));
 
   // No fd leaks: besides stdio, only sockets (the adopted listener and connections,
   // tokio's signal pair) and the runtime's anonymous inodes (epoll, eventfd).
@@ -92,7 +92,7 @@ test("today's order: the official launcher loads the package, the Rust binary bi
   const echoed = await request(flagPort, { method: 'POST', body: 'ping', headers: { 'content-type': 'text/plain' } });
   assert.equal(echoed.status, 200);
   assert.equal(echoed.body, 'ping', '--target=echo beat FUNCTION_TARGET=sleep');
-  assert.equal(exeOf(launcher.pid), path.join(dir, 'function-server'), 'same PID, now the binary');
+  assert.equal(exeOf(launcher.pid), binaryIn(dir), 'same PID, now the binary');
   await assert.rejects(request(envPort), /ECONNREFUSED/, 'PORT from the environment is not used when --port is given');
   assert.match(launcher.output, /serving on/);
 });
@@ -144,7 +144,7 @@ test('SIGTERM to the PID drains the in-flight request and exits 0', async () => 
     env: functionEnv({ FUNCTION_TARGET: 'sleep', PORT: String(port), K_SERVICE: 'rust-function' }),
   });
   await waitForHttp(port, launcher);
-  assert.equal(exeOf(launcher.pid), path.join(dir, 'function-server'));
+  assert.equal(exeOf(launcher.pid), binaryIn(dir));
   const slow = request(port, { path: '/?ms=1000' });
   await sleep(200);
   process.kill(launcher.pid, 'SIGTERM');
@@ -160,7 +160,7 @@ test('a missing binary is a JS error naming it, and Node.js lives on', async () 
     env: functionEnv({ FUNCTION_TARGET: 'sleep' }),
   });
   assert.deepEqual(await child.exited, { code: 0, signal: null });
-  const binary = path.join(dir, 'function-server');
+  const binary = binaryIn(dir);
   assert.ok(child.output.includes(`threw cannot start the Rust function binary ${binary}`), child.output);
   assert.match(child.output, /errno 2\)/);
   assert.match(child.output, /alive/);
@@ -227,7 +227,7 @@ test("today's order under load: only refused connections before the port opens, 
   assert.ok(served >= 1000, `only ${served} requests served: ${launcher.output}`);
   assert.deepEqual(failedAfter, [], 'no reset, truncated or failed response once the port was open');
   assert.ok(refusedBefore.length > 0, 'the clients did start before the port opened');
-  assert.equal(exeOf(launcher.pid), path.join(dir, 'function-server'));
+  assert.equal(exeOf(launcher.pid), binaryIn(dir));
 });
 
 test('only the binary next to the module runs: PATH, the current folder and look-alike variables cannot redirect it', async () => {
@@ -247,12 +247,12 @@ test('only the binary next to the module runs: PATH, the current folder and look
   });
   const reply = await waitForHttp(port, child);
   assert.equal(reply.body, 'slept 0ms');
-  assert.equal(exeOf(child.pid), path.join(dir, 'function-server'));
+  assert.equal(exeOf(child.pid), binaryIn(dir));
   assert.doesNotMatch(child.output, /decoy ran/);
 
   // The documented development variable is the one way to run another binary.
   const other = path.join(decoy, 'other-server');
-  fs.copyFileSync(path.join(dir, 'function-server'), other);
+  fs.copyFileSync(binaryIn(dir), other);
   const devPort = await freePort();
   const dev = start(process.execPath, [LAUNCHER, '--target=sleep'], {
     cwd: dir,
