@@ -391,8 +391,10 @@ def stage(work: Path) -> Stage:
     get_target = os.environ.get("BENCH_GET_TARGET") or ("hello" if "hello" in names else "echo")
 
     def package(dest: Path, server_binary: Path, launcher: str = "node", dependency: bool = True) -> Path:
+        # The functions are listed from test-functions: hyper-hello takes no flags.
         subprocess.run(["node", str(ROOT / "tools" / "package.js"), "--binary", str(server_binary), "--shim", str(SHIM),
-                        "--launcher", launcher, "--stage", str(dest)], check=True, env=base_env())
+                        "--launcher", launcher, "--stage", str(dest), "--list-from", str(BINARY)],
+                       check=True, env=base_env(), timeout=120)
         if not dependency:
             manifest = json.loads((dest / "package.json").read_text())
             del manifest["dependencies"]

@@ -18,7 +18,9 @@
 // still requires index.js, so both layouts serve Rust either way.
 //
 // Usage: node tools/package.js --binary FILE --shim FILE [--launcher node|direct]
-//                              --stage DIR [--out function.zip]
+//                              --stage DIR [--out function.zip] [--list-from FILE]
+// (--list-from: the binary whose `--list-functions` names the functions, when --binary is
+// not a Functions Framework binary.)
 
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -130,7 +132,8 @@ if (require.main === module) {
       if (!options[required]) throw new Error(`--${required} is required`);
     }
     const launcher = options.launcher || 'node';
-    stage({ binary: options.binary, shim: options.shim, launcher, dir: options.stage });
+    const functions = options['list-from'] ? listFunctions(options['list-from']) : undefined;
+    stage({ binary: options.binary, shim: options.shim, launcher, dir: options.stage, functions });
     if (options.out) zip(options.stage, options.out, launcher);
   } catch (error) {
     console.error(`package: ${error.message}`);
