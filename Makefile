@@ -51,7 +51,7 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev invoke clean tools node-deps system-tools fuzz soak bench bench-tools
+.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools fuzz soak bench bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -67,14 +67,14 @@ $(ZIGBUILD):
 	@echo "==> First use: installing cargo-zigbuild $(ZIGBUILD_VERSION) into $(TOOLS) (a minute or two, once)"
 	cargo install --quiet --locked cargo-zigbuild@$(ZIGBUILD_VERSION) --root $(TOOLS)/cargo-zigbuild-$(ZIGBUILD_VERSION)
 
-tools: $(ZIG) $(ZIGBUILD)
+tools: $(ZIG) $(ZIGBUILD) ## install zig and cargo-zigbuild into the tool cache
 
 $(CARGO_FUZZ_BIN)/cargo-fuzz:
 	@echo "==> First use: installing cargo-fuzz $(CARGO_FUZZ_VERSION) into $(TOOLS) (a minute or two, once)"
 	cargo install --quiet --locked cargo-fuzz@$(CARGO_FUZZ_VERSION) --root $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)
 
 # zip and unzip for the package, objdump for its glibc check: Debian/Ubuntu packages.
-system-tools:
+system-tools: ## install zip, unzip and binutils with apt-get (as root) when one is missing
 	@missing=""; for tool in zip unzip objdump; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "==> First use: installing$$missing (apt packages zip unzip binutils)"; \
@@ -103,7 +103,7 @@ dev: ## run the function binary directly (no Node.js), rebuilt and restarted on 
 invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (see tests/fixtures/events)
 	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
 
-node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json
+node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json ## install the Node.js tests' packages (npm ci)
 
 $(NODE_TESTS)/node_modules/.package-lock.json: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
 	cd $(NODE_TESTS) && npm ci --no-audit --no-fund --loglevel=error
@@ -141,7 +141,7 @@ soak: ## the long variants: 1,000,000 requests, 20,000 panics, 10 minutes of fuz
 	FF_SOAK=1 cargo test -p test-functions --test reliability -- --nocapture
 	$(MAKE) fuzz FUZZ_SECONDS=600
 
-bench-tools: $(BENCH_VENV)/.installed $(BENCH_NODE_PEER)/node_modules/.package-lock.json
+bench-tools: $(BENCH_VENV)/.installed $(BENCH_NODE_PEER)/node_modules/.package-lock.json ## install what make bench needs: wrk, the Node.js and Python peers, matplotlib
 	@command -v wrk >/dev/null || { \
 		echo "==> First use: installing the load generator wrk (apt package wrk)"; \
 		{ apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; } \
@@ -165,6 +165,13 @@ bench: bench-tools $(INJECTED_FF)/node_modules/.package-lock.json ## compare wit
 	cargo build --release -p test-functions -p hyper-hello -p shim-node
 	BENCH_CACHE=$(BENCH_CACHE) $(BENCH_VENV)/bin/python benches/run.py
 
-clean: ## remove build outputs (the tool cache stays)
+# Build outputs only: the workspace's target folder, the fuzz crate's own (fuzz/target), the
+# fuzz logs, the package and its staging folders. Kept: benchmark reports (results/), which
+# are runs people compare, the fuzz corpora and crash inputs (fuzz/corpus, fuzz/artifacts),
+# the installed node_modules (see distclean) and the tool cache.
+clean: ## remove build outputs (benchmark results, fuzz corpora and installed packages stay)
 	cargo clean
-	rm -rf build function.zip function.zip.tmp.zip $(NODE_TESTS)/node_modules $(INJECTED_FF)/node_modules
+	rm -rf fuzz/target fuzz/logs build function.zip function.zip.tmp.zip
+
+distclean: clean ## make clean, and remove the Node.js tests' installed node_modules
+	rm -rf $(NODE_TESTS)/node_modules $(INJECTED_FF)/node_modules

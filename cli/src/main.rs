@@ -200,9 +200,7 @@ fn new(args: &New) -> Result<String, String> {
     }
     let (cargo_toml, lock) = manifest(&args.name, &args.framework);
     write_new(&root.join("Cargo.toml"), &cargo_toml)?;
-    let main = template
-        .replace("{{name}}", &args.name)
-        .replace("{{ident}}", &identifier(&args.name));
+    let main = render(template, kind, &args.name);
     write_new(&root.join("src/main.rs"), &main)?;
     write_new(&root.join(".gitignore"), "/target\n")?;
     if let Some(lock) = lock {
@@ -213,6 +211,21 @@ fn new(args: &New) -> Result<String, String> {
         name = args.name,
         dir = root.display()
     ))
+}
+
+/// A template with the function's name in it. The HTTP template is the repository's own
+/// hello function (`function/src/main.rs`), registered as `"hello"` by the function `hello`;
+/// the others have `{{name}}` and `{{ident}}` placeholders.
+fn render(template: &str, kind: &str, name: &str) -> String {
+    let ident = identifier(name);
+    if kind == "http" {
+        return template
+            .replace("\"hello\"", &format!("{name:?}"))
+            .replace("hello", &ident);
+    }
+    template
+        .replace("{{name}}", name)
+        .replace("{{ident}}", &ident)
 }
 
 /// The `main.rs` that registers `functions`, found in module `module`.
@@ -382,6 +395,15 @@ mod tests {
         assert!(!is_valid_name("2fast"));
         assert!(!is_valid_name("has space"));
         assert!(!is_valid_name(""));
+    }
+
+    #[test]
+    fn the_http_template_is_the_hello_function_renamed() {
+        let main = render(include_str!("../templates/http.rs"), "http", "say-hi");
+        assert!(main.contains(".http(\"say-hi\", say_hi)"), "{main}");
+        assert!(main.contains("async fn say_hi(req: Request)"), "{main}");
+        assert!(!main.contains("hello"), "{main}");
+        assert!(main.contains("Hello, {name}!"), "{main}");
     }
 
     #[test]

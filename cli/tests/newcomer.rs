@@ -277,7 +277,16 @@ pub async fn bye(_req: Request) -> &'static str {
     entries.sort();
     assert_eq!(
         entries,
-        ["function-server", "index.js", "package.json", "shim.node"]
+        [
+            "functions-framework-rust/",
+            "functions-framework-rust/function-server",
+            "functions-framework-rust/launcher.js",
+            "functions-framework-rust/package.json",
+            "functions-framework-rust/shim.node",
+            "index.js",
+            "package-lock.json",
+            "package.json",
+        ]
     );
     let manifest =
         std::fs::read_to_string(dir.0.join("package/package.json")).expect("package.json");

@@ -1,17 +1,16 @@
-//! The function this repository deploys. Edit this file: register your functions by name,
-//! then `make` packages them into `function.zip` and `make test` serves them locally the
-//! way Cloud Functions' Node.js runtime loads them.
+//! An HTTP function: `GET /?name=Ada` answers `Hello, Ada!`. `cargo run` serves it on
+//! http://localhost:8080 and `cargo test` tests it. Register your functions by name in
+//! `main`; `FUNCTION_TARGET` (or `--target`) picks the one to serve.
 
-use functions_framework::{Error, Functions, Request};
+use functions_framework::{Error, Functions, Request, RequestExt};
 
-/// Answers `Hello, <name>!`, the name coming from `?name=` (default `World`).
+/// Answers `Hello, <name>!`, the name coming from `?name=` (percent-decoded; default `World`).
 async fn hello(req: Request) -> Result<String, Error> {
     let name = req
-        .uri()
-        .query()
-        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("name=")))
+        .query_param("name")
         .filter(|name| !name.is_empty())
-        .unwrap_or("World");
+        .unwrap_or("World".into());
+    tracing::info!(%name, "greeting");
     Ok(format!("Hello, {name}!\n"))
 }
 
@@ -23,6 +22,7 @@ async fn main() -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use functions_framework::testing::TestServer;
 
     fn request(uri: &str) -> Request {
         functions_framework::http::Request::get(uri)
@@ -39,13 +39,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn greets_by_name() {
+    async fn greets_by_name_percent_decoded() {
         assert_eq!(
-            hello(request("/execute?x=1&name=Ada"))
+            hello(request("/execute?x=1&name=Ada%20L"))
                 .await
                 .ok()
                 .as_deref(),
-            Some("Hello, Ada!\n")
+            Some("Hello, Ada L!\n")
         );
+    }
+
+    #[tokio::test]
+    async fn over_http() {
+        let server = TestServer::start(Functions::new().http("hello", hello))
+            .await
+            .expect("server");
+        let response = server.get("/?name=Ada").await.expect("response");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body(), "Hello, Ada!\n");
     }
 }

@@ -10,7 +10,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 
-use crate::BoxError;
+use crate::Error;
 
 /// The body of a [`Response`]: either bytes known up front or any streaming
 /// [`http_body::Body`] (what an axum handler or another `tower::Service` returns).
@@ -26,7 +26,7 @@ pub struct Body(Inner);
 
 enum Inner {
     Full(Option<Bytes>),
-    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    Boxed(UnsyncBoxBody<Bytes, Error>),
 }
 
 impl Body {
@@ -47,7 +47,7 @@ impl Body {
     pub fn new<B>(body: B) -> Self
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        B::Error: Into<Error>,
     {
         // A `Body` handed back to us must not be boxed a second time.
         let mut slot = Some(body);
@@ -80,12 +80,12 @@ impl fmt::Debug for Body {
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = BoxError;
+    type Error = Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         match &mut self.get_mut().0 {
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
@@ -165,6 +165,16 @@ pub type Response = http::Response<Body>;
 pub trait IntoResponse {
     /// Converts `self` into a response.
     fn into_response(self) -> Response;
+
+    /// The response, or the error a function returned: how the framework reads a function's
+    /// result, so that an `Err` is a failed invocation rather than a response built early.
+    #[doc(hidden)]
+    fn into_result(self) -> Result<Response, Error>
+    where
+        Self: Sized,
+    {
+        Ok(self.into_response())
+    }
 }
 
 fn with_content_type(body: Body, content_type: HeaderValue) -> Response {
@@ -183,7 +193,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 impl<B> IntoResponse for http::Response<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B::Error: Into<Error>,
 {
     fn into_response(self) -> Response {
         self.map(Body::new)
@@ -239,12 +249,19 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
 impl<T, E> IntoResponse for Result<T, E>
 where
     T: IntoResponse,
-    E: Into<BoxError>,
+    E: Into<Error>,
 {
     fn into_response(self) -> Response {
+        match self.into_result() {
+            Ok(response) => response,
+            Err(error) => crate::error::function_error(&error),
+        }
+    }
+
+    fn into_result(self) -> Result<Response, Error> {
         match self {
-            Ok(value) => value.into_response(),
-            Err(error) => crate::server::function_error(error.into()),
+            Ok(value) => value.into_result(),
+            Err(error) => Err(error.into()),
         }
     }
 }
@@ -264,10 +281,15 @@ pub struct Json<T>(pub T);
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(bytes) => with_content_type(Body::from(bytes), JSON),
-            Err(error) => crate::server::function_error(error.into()),
+        match self.into_result() {
+            Ok(response) => response,
+            Err(error) => crate::error::function_error(&error),
         }
+    }
+
+    fn into_result(self) -> Result<Response, Error> {
+        let bytes = serde_json::to_vec(&self.0)?;
+        Ok(with_content_type(Body::from(bytes), JSON))
     }
 }
 
@@ -294,6 +316,15 @@ mod tests {
         let response = (StatusCode::CREATED, String::from("made")).into_response();
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(collect(response).await, "made");
+    }
+
+    #[test]
+    fn an_err_is_a_failed_invocation_not_a_response() {
+        let result: Result<&'static str, std::io::Error> = Err(std::io::Error::other("disk full"));
+        let error = result.into_result().expect_err("a failure");
+        assert_eq!(error.to_string(), "disk full");
+        let ok: Result<&'static str, std::io::Error> = Ok("fine");
+        assert!(ok.into_result().is_ok());
     }
 
     #[tokio::test]

@@ -94,17 +94,7 @@ impl Context {
         CURRENT.try_with(Clone::clone).ok()
     }
 
-    /// A context for calling a function directly, in a unit test for instance.
-    ///
-    /// ```
-    /// let ctx = functions_framework::Context::for_test("exec-1");
-    /// assert_eq!(ctx.execution_id(), "exec-1");
-    /// ```
-    pub fn for_test(execution_id: impl Into<String>) -> Self {
-        Context::new(Some(execution_id.into()), None, None)
-    }
-
-    fn new(
+    pub(crate) fn new(
         execution_id: Option<String>,
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
@@ -328,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn current_inside_scope_only() {
         assert!(Context::current().is_none());
-        let id = Context::for_test("x")
+        let id = Context::new(Some("x".into()), None, None)
             .scope(async { Context::current().map(|c| c.execution_id().to_owned()) })
             .await;
         assert_eq!(id.as_deref(), Some("x"));

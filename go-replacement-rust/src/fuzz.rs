@@ -28,7 +28,7 @@ pub fn decode_event(method: &[u8], headers: &[(&[u8], &[u8])], body: &[u8]) {
             event,
         );
     }
-    let _ = crate::signature::event::to_legacy(&request);
+    let _ = crate::signature::legacy::to_legacy(&request);
 }
 
 /// Runs every conversion on a JSON document.

@@ -52,9 +52,11 @@ mod body;
 mod config;
 mod context;
 pub mod convert;
+mod error;
 pub mod events;
 mod listen;
 pub mod log;
+mod request;
 mod server;
 mod signature;
 pub mod testing;
@@ -91,22 +93,20 @@ pub use cloudevents::{AttributesReader, Event};
 pub use config::SignatureType;
 pub use context::{Context, TraceContext};
 pub use http;
-pub use listen::{HANDOVER_CONNECTIONS, HANDOVER_LISTENERS, HANDOVER_PID};
-pub use signature::cloudevent::{CloudEvent, FromCloudEvent};
-pub use signature::event::{EventContext, Resource};
+pub use request::RequestExt;
+pub use signature::cloudevent::{CloudEvent, EventDataError, FromCloudEvent};
+pub use signature::legacy::{EventContext, Resource};
 
 use config::{ConfigError, Overrides};
-use server::{Invoke, Limits, Server};
+use server::{Limits, Server};
+use signature::Invoke;
 
 /// The request an HTTP function receives: its body already read.
 pub type Request = http::Request<Bytes>;
 
-/// A boxed error: what any error type converts into.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// The error type of this crate's fallible calls, and a convenient one for functions: any
 /// error converts into it with `?`.
-pub type Error = BoxError;
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The default request body limit: what Cloud Functions (2nd gen) and Cloud Run accept.
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -237,9 +237,9 @@ impl Functions {
             + Sync
             + 'static,
         S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
+        S::Error: Into<Error>,
         B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        B::Error: Into<Error>,
     {
         self.register(
             name,
@@ -272,7 +272,7 @@ impl Functions {
         F: Fn(A) -> Fut + Send + Sync + 'static,
         A: FromCloudEvent,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError>,
+        E: Into<Error>,
     {
         self.register(
             name,
@@ -313,12 +313,12 @@ impl Functions {
         F: Fn(T, EventContext) -> Fut + Send + Sync + 'static,
         T: serde::de::DeserializeOwned + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError>,
+        E: Into<Error>,
     {
         self.register(
             name,
             SignatureType::Event,
-            Arc::new(signature::event::EventFunction {
+            Arc::new(signature::legacy::LegacyEventFunction {
                 function,
                 _data: PhantomData,
             }),
@@ -356,7 +356,7 @@ impl Functions {
         In: serde::de::DeserializeOwned + Send + 'static,
         Out: serde::Serialize,
         Fut: Future<Output = Result<Out, E>> + Send + 'static,
-        E: Into<BoxError>,
+        E: Into<Error>,
     {
         self.register(
             name,

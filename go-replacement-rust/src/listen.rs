@@ -4,19 +4,13 @@
 //!
 //! # The hand-over protocol
 //!
-//! The shim (`shim-node`) and this runtime share no code, only these environment variables,
-//! set by the shim right before `execve(2)`:
-//!
-//! | variable | value |
-//! | --- | --- |
-//! | `FUNCTIONS_FRAMEWORK_HANDOVER_PID` | the PID the fds are meant for (`execve` keeps the PID, so a value inherited by a child is recognisably stale) |
-//! | `FUNCTIONS_FRAMEWORK_HANDOVER_LISTENERS` | comma-separated numbers of listening TCP sockets |
-//! | `FUNCTIONS_FRAMEWORK_HANDOVER_CONNECTIONS` | comma-separated numbers of accepted connections to serve |
-//!
-//! The fds have `FD_CLOEXEC` cleared. The variables are removed from the environment before
-//! `main` runs, so no child process ever sees them. Every fd is checked before it is adopted:
-//! a listener must be a listening INET/INET6 stream socket, a connection a connected one;
-//! anything else is left alone and reported.
+//! The shim (`shim-node`) and this runtime share only the environment variables of
+//! [`functions_framework_handover`], set by the shim right before `execve(2)`: the PID the fds
+//! are meant for, the listening sockets and the accepted connections. The fds have
+//! `FD_CLOEXEC` cleared. The variables are removed from the environment before `main` runs, so
+//! no child process ever sees them. Every fd is checked before it is adopted: a listener must
+//! be a listening INET/INET6 stream socket, a connection a connected one; anything else is left
+//! alone and reported.
 
 #![allow(unsafe_code)]
 
@@ -27,12 +21,7 @@ use std::sync::Mutex;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// The hand-over variable naming the PID the fds are meant for.
-pub const HANDOVER_PID: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_PID";
-/// The hand-over variable listing listening sockets.
-pub const HANDOVER_LISTENERS: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_LISTENERS";
-/// The hand-over variable listing accepted connections.
-pub const HANDOVER_CONNECTIONS: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_CONNECTIONS";
+use functions_framework_handover as handover;
 
 /// The listen backlog: large enough that a burst during start-up is queued, not refused
 /// (the default of the standard library is 128).
@@ -206,13 +195,6 @@ fn check(fd: RawFd, role: Role) -> Result<Socket, String> {
     }
 }
 
-fn parse_fds(raw: &str) -> Vec<RawFd> {
-    raw.split(',')
-        .filter_map(|part| part.trim().parse::<RawFd>().ok())
-        .filter(|&fd| fd >= 0)
-        .collect()
-}
-
 /// Runs before `main` and before any thread: a thread started earlier would inherit a
 /// blocked signal mask, and removing variables from the environment is only sound while
 /// no other thread can read it.
@@ -220,17 +202,17 @@ fn early_init() {
     let pid = std::process::id().to_string();
     let mut inherited = Inherited::default();
 
-    if let Ok(target) = std::env::var(HANDOVER_PID) {
-        let listeners = std::env::var(HANDOVER_LISTENERS).unwrap_or_default();
-        let connections = std::env::var(HANDOVER_CONNECTIONS).unwrap_or_default();
-        for name in [HANDOVER_PID, HANDOVER_LISTENERS, HANDOVER_CONNECTIONS] {
+    if let Ok(target) = std::env::var(handover::PID) {
+        let listeners = std::env::var(handover::LISTENERS).unwrap_or_default();
+        let connections = std::env::var(handover::CONNECTIONS).unwrap_or_default();
+        for name in handover::ALL {
             // SAFETY: no other thread exists yet (see above).
             unsafe { std::env::remove_var(name) };
         }
         if target.trim() == pid {
             inherited.from_shim = true;
-            inherited.listeners = parse_fds(&listeners);
-            inherited.connections = parse_fds(&connections);
+            inherited.listeners = handover::parse_fds(&listeners);
+            inherited.connections = handover::parse_fds(&connections);
         }
     }
     if let Ok(target) = std::env::var("LISTEN_PID") {
@@ -328,12 +310,6 @@ pub(crate) fn ensure_early_init_linked() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_fds_ignores_garbage() {
-        assert_eq!(parse_fds("3, 4,x,,-1,5"), vec![3, 4, 5]);
-        assert!(parse_fds("").is_empty());
-    }
 
     #[test]
     fn listener_is_adopted_and_connection_rejected_as_listener() {

@@ -41,7 +41,7 @@ use crate::Context;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+enum Format {
     /// One Cloud Logging JSON object per line on stdout.
     Json,
     /// Human-readable lines: errors and warnings on stderr, the rest on stdout.
@@ -50,7 +50,7 @@ pub enum Format {
 
 impl Format {
     /// `FUNCTION_LOG_FORMAT` if set, else text in a terminal and JSON otherwise.
-    pub fn from_env() -> Format {
+    fn from_env() -> Format {
         match std::env::var("FUNCTION_LOG_FORMAT")
             .ok()
             .as_deref()
@@ -67,7 +67,8 @@ impl Format {
 static FORMAT: OnceLock<Format> = OnceLock::new();
 
 /// Installs the default subscriber unless the application installed one. The format comes
-/// from [`Format::from_env`], the level from `RUST_LOG` (default `info`).
+/// from `FUNCTION_LOG_FORMAT` (`json` or `text`; by default text when stdout is a terminal and
+/// JSON otherwise), the level from `RUST_LOG` (default `info`).
 ///
 /// [`Functions::serve`](crate::Functions::serve) calls it, so calling it yourself is only
 /// needed to log before serving.

@@ -3,54 +3,28 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::TcpStream;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, Once};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 
+use crate::Response;
 use crate::context::Context;
+use crate::error::{self, Rejection};
 use crate::listen::Sockets;
-use crate::{Body, BoxError, Response};
-
-/// A future boxed for storage behind the type-erased [`Invoke`].
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A registered function with its signature adapter, erased to one shape.
-pub(crate) trait Invoke: Send + Sync + 'static {
-    /// Runs the function on a request whose body has been read. `Err` means the request was
-    /// refused before the function ran (a client error).
-    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>>;
-}
-
-/// A request refused before the function ran.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rejection {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
-}
-
-impl Rejection {
-    /// A 400 whose message says what is wrong with the request.
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Rejection {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-}
+use crate::signature::Invoke;
 
 /// Server settings that do not come from flags or the environment.
 #[derive(Debug, Clone)]
@@ -64,11 +38,6 @@ pub(crate) struct Limits {
 /// Request headers beyond this get 431, as Node.js (the platform's own runtime) does.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-const CRASH_BODY: &str =
-    "A panic occurred during user function execution. Please see logs for more details.\n";
-const ERROR_BODY: &str =
-    "An error occurred during user function execution. Please see logs for more details.\n";
-
 pub(crate) struct Server {
     pub(crate) function: Arc<dyn Invoke>,
     pub(crate) timeout: Option<Duration>,
@@ -80,7 +49,7 @@ impl Server {
     async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Response {
         let path = request.uri().path();
         if path == "/robots.txt" || path == "/favicon.ico" {
-            return status_only(StatusCode::NOT_FOUND);
+            return error::status_only(StatusCode::NOT_FOUND);
         }
         let (parts, body) = request.into_parts();
         let limit = self.limits.body;
@@ -90,7 +59,7 @@ impl Server {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
-            return too_large(limit);
+            return error::too_large(limit);
         }
         // Bodies are read through a box: it keeps the request future small for the common
         // case of an empty body, and a future that small is cheap to move.
@@ -116,7 +85,7 @@ impl Server {
             std::panic::catch_unwind(AssertUnwindSafe(|| self.function.invoke(request)))
         });
         let Ok(future) = started else {
-            return crash();
+            return error::crash();
         };
         let call = context.scope(AssertUnwindSafe(future).catch_unwind());
         let outcome = match self.timeout {
@@ -124,19 +93,7 @@ impl Server {
             // deadline.
             Some(timeout) => match Box::pin(tokio::time::timeout(timeout, call)).await {
                 Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::error!(
-                        timeout_secs = timeout.as_secs(),
-                        "function exceeded its deadline and was cancelled"
-                    );
-                    return text(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!(
-                            "Function execution exceeded the {}s deadline.\n",
-                            timeout.as_secs()
-                        ),
-                    );
-                }
+                Err(_) => return error::deadline_exceeded(timeout),
             },
             None => call.await,
         };
@@ -146,8 +103,8 @@ impl Server {
                 response.headers_mut().remove(header::ETAG);
                 response
             }
-            Ok(Err(refused)) => rejection(&refused),
-            Err(_panic) => crash(),
+            Ok(Err(failed)) => failed.into_response(),
+            Err(_panic) => error::crash(),
         }
     }
 
@@ -160,29 +117,33 @@ impl Server {
 
         let graceful = GracefulShutdown::new();
         for stream in sockets.connections {
-            self.serve_connection(stream, &graceful);
+            stream.set_nonblocking(true)?;
+            self.serve_connection(TcpStream::from_std(stream)?, &graceful);
         }
-        let (accepted_tx, mut accepted_rx) = mpsc::channel::<TcpStream>(64);
-        let mut acceptors = Vec::new();
-        for listener in sockets.listeners {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            acceptors.push(tokio::spawn(accept_loop(listener, accepted_tx.clone())));
-        }
-        drop(accepted_tx);
+        let listeners = sockets
+            .listeners
+            .into_iter()
+            .map(TcpListener::from_std)
+            .collect::<io::Result<Vec<_>>>()?;
 
         let signal_name = loop {
             tokio::select! {
-                Some(stream) = accepted_rx.recv() => self.serve_connection(stream, &graceful),
+                accepted = accept(&listeners) => match accepted {
+                    Ok(stream) => self.serve_connection(stream, &graceful),
+                    Err(error) => {
+                        // Out of fds or memory: back off instead of spinning, and keep
+                        // serving the connections we already have.
+                        tracing::error!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
                 _ = terminate.recv() => break "SIGTERM",
                 _ = interrupt.recv() => break "SIGINT",
             }
         };
         // Closing the listeners makes new connections fail fast instead of queueing behind
         // a server that is going away.
-        for acceptor in &acceptors {
-            acceptor.abort();
-        }
-        drop(accepted_rx);
+        drop(listeners);
         let in_flight = graceful.count();
         tracing::info!(
             signal = signal_name,
@@ -204,15 +165,9 @@ impl Server {
         }
     }
 
+    /// Serves one connection on a task of its own, watched for graceful shutdown.
     fn serve_connection(self: &Arc<Self>, stream: TcpStream, graceful: &GracefulShutdown) {
         let _ = stream.set_nodelay(true);
-        let stream = match tokio::net::TcpStream::from_std(stream) {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "could not register a connection");
-                return;
-            }
-        };
         let server = Arc::clone(self);
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
@@ -233,6 +188,19 @@ impl Server {
     }
 }
 
+/// The next connection from any of the listeners.
+async fn accept(listeners: &[TcpListener]) -> io::Result<TcpStream> {
+    std::future::poll_fn(|cx| {
+        for listener in listeners {
+            if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+                return Poll::Ready(accepted.map(|(stream, _)| stream));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Reads the whole body, refusing it past `limit` bytes (413) or when the client sends
 /// nothing for `idle` (408): a stalled upload must not hold a connection forever.
 async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, Response> {
@@ -247,27 +215,15 @@ async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes
             None => tokio::time::timeout(idle, body.frame()).await,
         };
         let frame = match next {
-            Err(_) => {
-                let mut response = text(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "The request body stalled: nothing arrived for {}s.\n",
-                        idle.as_secs()
-                    ),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return Err(response);
-            }
+            Err(_) => return Err(error::body_stalled(idle)),
             Ok(None) => break,
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(error))) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(too_large(limit));
+                return Err(error::too_large(limit));
             }
             Ok(Some(Err(error))) => {
                 tracing::debug!(%error, "request body could not be read");
-                return Err(rejection(&Rejection::bad_request(format!(
+                return Err(error::rejected(&Rejection::bad_request(format!(
                     "could not read the request body: {error}"
                 ))));
             }
@@ -292,99 +248,15 @@ async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes
     })
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, accepted: mpsc::Sender<TcpStream>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => match stream.into_std() {
-                Ok(stream) => {
-                    if accepted.send(stream).await.is_err() {
-                        return;
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "accepted connection unusable"),
-            },
-            Err(error) => {
-                // Out of fds or memory: back off instead of spinning, and keep serving
-                // the connections we already have.
-                tracing::error!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 #[allow(clippy::exit)]
 fn force_exit(signal: &str) -> ! {
     tracing::warn!(signal, "second signal during shutdown: exiting now");
     std::process::exit(1)
 }
 
-fn status_only(status: StatusCode) -> Response {
-    let mut response = http::Response::new(Body::empty());
-    *response.status_mut() = status;
-    response
-}
-
-fn text(status: StatusCode, message: impl Into<Body>) -> Response {
-    let mut response = http::Response::new(message.into());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn too_large(limit: usize) -> Response {
-    let mut response = text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Request body exceeds the limit of {limit} bytes.\n"),
-    );
-    // The rest of the body is not read, so the connection cannot be reused.
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-fn rejection(refused: &Rejection) -> Response {
-    tracing::warn!(
-        status = refused.status.as_u16(),
-        "request refused, function not invoked: {}",
-        refused.message
-    );
-    text(refused.status, format!("{}\n", refused.message))
-}
-
-fn crash() -> Response {
-    let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, CRASH_BODY);
-    response
-        .headers_mut()
-        .insert("x-google-status", HeaderValue::from_static("crash"));
-    response
-}
-
-/// The one place a function's error becomes a response: 500, `X-Google-Status: error`, a
-/// generic body, and the error with its causes in the log.
-#[allow(clippy::needless_pass_by_value)] // callers hand over the error they own
-pub(crate) fn function_error(error: BoxError) -> Response {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    tracing::error!(error = %chain, "function returned an error");
-    let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, ERROR_BODY);
-    response
-        .headers_mut()
-        .insert("x-google-status", HeaderValue::from_static("error"));
-    response
-}
-
-/// Panics inside an invocation are written to stderr as one entry with the message, the
-/// location, the execution id and a backtrace; other panics go to the previous hook.
+/// Panics inside an invocation are logged as one entry with the message, the location, the
+/// execution id and a backtrace (JSON on stdout, or text on stderr: see `log::panic`); other
+/// panics go to the previous hook.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

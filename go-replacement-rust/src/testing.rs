@@ -1,5 +1,7 @@
 //! Test your functions over real HTTP: [`TestServer`] serves [`Functions`] on
-//! `127.0.0.1:0` inside the test, and sends requests to it.
+//! `127.0.0.1:0` inside the test and sends requests to it with hyper's client; responses are
+//! `http::Response<Bytes>`. [`in_invocation`] runs code as if inside an invocation, for unit
+//! tests of code that reads [`Context::current`].
 //!
 //! ```
 //! use functions_framework::testing::TestServer;
@@ -10,11 +12,11 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
+//! # async fn main() -> Result<(), functions_framework::Error> {
 //! let server = TestServer::start(Functions::new().http("hello", hello)).await?;
 //! let response = server.get("/").await?;
-//! assert_eq!(response.status, 200);
-//! assert_eq!(response.text(), "Hello");
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.body(), "Hello");
 //! # Ok(())
 //! # }
 //! ```
@@ -22,46 +24,17 @@
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 
-use crate::Functions;
+use crate::{Context, Error, Functions};
 
 /// A server running [`Functions`] on a loopback port for the length of a test.
 #[derive(Debug)]
 pub struct TestServer {
     address: SocketAddr,
     task: tokio::task::JoinHandle<()>,
-}
-
-/// A response received by [`TestServer`].
-#[derive(Debug, Clone)]
-pub struct TestResponse {
-    /// The status code.
-    pub status: u16,
-    /// The headers, names in lower case.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl TestResponse {
-    /// The body as text (invalid UTF-8 replaced).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The first header with this name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body decoded as JSON.
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_slice(&self.body)
-    }
 }
 
 impl TestServer {
@@ -89,8 +62,9 @@ impl TestServer {
     }
 
     /// `GET path`.
-    pub async fn get(&self, path: &str) -> io::Result<TestResponse> {
-        self.request("GET", path, &[], b"").await
+    pub async fn get(&self, path: &str) -> Result<http::Response<Bytes>, Error> {
+        self.request(http::Request::get(path).body(Bytes::new())?)
+            .await
     }
 
     /// `POST path` with these headers and body.
@@ -98,34 +72,34 @@ impl TestServer {
         &self,
         path: &str,
         headers: &[(&str, &str)],
-        body: impl AsRef<[u8]>,
-    ) -> io::Result<TestResponse> {
-        self.request("POST", path, headers, body.as_ref()).await
+        body: impl Into<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let mut request = http::Request::post(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.request(request.body(body.into())?).await
     }
 
-    /// Any request, on a fresh connection.
+    /// Sends any request on a fresh connection and reads the whole response. The `Host`
+    /// header is added when missing; the URI is the path (and query) only.
     pub async fn request(
         &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> io::Result<TestResponse> {
-        let mut stream = tokio::net::TcpStream::connect(self.address).await?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.address,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+        mut request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        if !request.headers().contains_key(http::header::HOST) {
+            let host = http::HeaderValue::from_str(&self.address.to_string())?;
+            request.headers_mut().insert(http::header::HOST, host);
         }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        parse(&raw)
+        let stream = tokio::net::TcpStream::connect(self.address).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(connection);
+        let response = sender.send_request(request.map(Full::new)).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        driver.abort();
+        Ok(http::Response::from_parts(parts, body))
     }
 }
 
@@ -135,81 +109,30 @@ impl Drop for TestServer {
     }
 }
 
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
-}
-
-fn parse(raw: &[u8]) -> io::Result<TestResponse> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("response without end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| invalid("response without status"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok(TestResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut rest: &[u8]) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| invalid("bad chunk"))?;
-        let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size =
-            usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16)
-                .map_err(|_| invalid("bad chunk size"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        body.extend_from_slice(rest.get(..size).ok_or_else(|| invalid("short chunk"))?);
-        rest = rest.get(size + 2..).unwrap_or_default();
-    }
+/// Runs `future` as code inside an invocation with this execution id would run: there,
+/// [`Context::current`] is that invocation's context.
+///
+/// ```
+/// use functions_framework::{Context, testing};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let id = testing::in_invocation("exec-1", async {
+///     Context::current().map(|ctx| ctx.execution_id().to_owned())
+/// })
+/// .await;
+/// assert_eq!(id.as_deref(), Some("exec-1"));
+/// # }
+/// ```
+pub async fn in_invocation<F: Future>(execution_id: &str, future: F) -> F::Output {
+    Context::new(Some(execution_id.to_owned()), None, None)
+        .scope(future)
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_chunked_and_plain_responses() {
-        let plain =
-            parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok").expect("plain");
-        assert_eq!(
-            (plain.status, plain.text().as_str(), plain.header("x-a")),
-            (201, "ok", Some("b"))
-        );
-        let chunked = parse(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
-        )
-        .expect("chunked");
-        assert_eq!(chunked.text(), "abc");
-        assert!(parse(b"garbage").is_err());
-    }
 
     #[tokio::test]
     async fn serves_a_function() {
@@ -222,7 +145,8 @@ mod tests {
             .post("/", &[("content-type", "text/plain")], "ping")
             .await
             .expect("post");
-        assert_eq!((response.status, response.text().as_str()), (200, "ping"));
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body(), "ping");
         assert!(server.url().starts_with("http://127.0.0.1:"));
     }
 }

@@ -15,10 +15,7 @@ pub(crate) const BINARY_NAME: &str = "function-server";
 /// For development only: run this binary instead of the one next to the `.node` file.
 pub(crate) const DEV_BINARY_VAR: &str = "FUNCTIONS_FRAMEWORK_DEV_BINARY";
 
-/// The hand-over protocol (see the runtime's `listen` module).
-pub(crate) const HANDOVER_PID: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_PID";
-pub(crate) const HANDOVER_LISTENERS: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_LISTENERS";
-pub(crate) const HANDOVER_CONNECTIONS: &str = "FUNCTIONS_FRAMEWORK_HANDOVER_CONNECTIONS";
+use functions_framework_handover as handover;
 
 /// The flags of the Node.js launcher that mean the same to the binary.
 const FORWARDED_FLAGS: [&str; 3] = ["--target", "--port", "--signature-type"];
@@ -74,18 +71,10 @@ pub(crate) fn forwarded_flags(argv: &[String]) -> Vec<String> {
     out
 }
 
-fn join(fds: &[RawFd]) -> String {
-    fds.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// This process's environment with the hand-over variables set (stale ones replaced).
 pub(crate) fn environment(pid: u32, listeners: &[RawFd], connections: &[RawFd]) -> Vec<CString> {
-    let ours = [HANDOVER_PID, HANDOVER_LISTENERS, HANDOVER_CONNECTIONS];
     let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(name, _)| !ours.iter().any(|ours| name == OsStr::new(ours)))
+        .filter(|(name, _)| !handover::ALL.iter().any(|ours| name == OsStr::new(ours)))
         .filter_map(|(name, value)| {
             let mut entry: OsString = name;
             entry.push("=");
@@ -94,9 +83,9 @@ pub(crate) fn environment(pid: u32, listeners: &[RawFd], connections: &[RawFd]) 
         })
         .collect();
     for (name, value) in [
-        (HANDOVER_PID, pid.to_string()),
-        (HANDOVER_LISTENERS, join(listeners)),
-        (HANDOVER_CONNECTIONS, join(connections)),
+        (handover::PID, pid.to_string()),
+        (handover::LISTENERS, handover::encode_fds(listeners)),
+        (handover::CONNECTIONS, handover::encode_fds(connections)),
     ] {
         if let Ok(entry) = CString::new(format!("{name}={value}")) {
             env.push(entry);

@@ -2,7 +2,8 @@
 //! base64; an `Err` answers 500, so Pub/Sub redelivers the message.
 //!
 //! Deploy: `gcloud functions deploy on_message --runtime nodejs22 --trigger-topic TOPIC ...`
-//! Try it locally: `make invoke FIXTURE=pubsub-binary` while `make dev TARGET=on_message`.
+//! Try it locally: `make dev FUNCTION_DIR=examples/pubsub FUNCTION_BIN=example-pubsub` serves it,
+//! then `make invoke FIXTURE=pubsub-binary` sends it a message.
 
 use functions_framework::events::MessagePublishedData;
 use functions_framework::{CloudEvent, Error, Functions};
@@ -67,17 +68,21 @@ mod tests {
             )
             .await
             .expect("post");
-        assert_eq!(ok.status, 204);
+        assert_eq!(ok.status(), 204);
         let empty = server
             .post("/", &headers, r#"{"message":{"data":"","messageId":"2"}}"#)
             .await
             .expect("post");
-        assert_eq!(empty.status, 500, "an error must not ack the message");
+        assert_eq!(empty.status(), 500, "an error must not ack the message");
         let bad = server
             .post("/", &headers, r#"{"message":{"data":"%%%"}}"#)
             .await
             .expect("post");
-        assert_eq!(bad.status, 400);
-        assert!(bad.text().contains("base64"), "{}", bad.text());
+        assert_eq!(bad.status(), 400);
+        assert!(
+            String::from_utf8_lossy(bad.body()).contains("base64"),
+            "{}",
+            String::from_utf8_lossy(bad.body())
+        );
     }
 }

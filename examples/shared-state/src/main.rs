@@ -51,7 +51,7 @@ mod tests {
             .expect("server");
         for n in 1..=3 {
             assert_eq!(
-                server.get("/").await.expect("get").text(),
+                String::from_utf8_lossy(server.get("/").await.expect("get").body()),
                 format!("visit number {n}")
             );
         }

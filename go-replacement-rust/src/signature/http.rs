@@ -5,8 +5,9 @@ use std::future::poll_fn;
 use bytes::Bytes;
 use tower_service::Service;
 
-use crate::server::{BoxFuture, Invoke, Rejection};
-use crate::{Body, BoxError, IntoResponse, Request, Response};
+use super::{BoxFuture, Invoke};
+use crate::error::InvokeError;
+use crate::{Body, Error, IntoResponse, Request, Response};
 
 /// An `async fn(Request) -> impl IntoResponse`.
 pub(crate) struct HttpFunction<F>(pub(crate) F);
@@ -17,9 +18,9 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoResponse,
 {
-    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>> {
+    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
         let future = (self.0)(request);
-        Box::pin(async move { Ok(future.await.into_response()) })
+        Box::pin(async move { future.await.into_result().map_err(InvokeError::Failed) })
     }
 }
 
@@ -30,21 +31,20 @@ impl<S, B> Invoke for ServiceFunction<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: Into<Error>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B::Error: Into<Error>,
 {
-    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>> {
+    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
         let mut service = self.0.clone();
         Box::pin(async move {
-            if let Err(error) = poll_fn(|cx| service.poll_ready(cx)).await {
-                return Ok(crate::server::function_error(error.into()));
+            poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(|error| InvokeError::Failed(error.into()))?;
+            match service.call(request.map(Body::from)).await {
+                Ok(response) => Ok(response.into_response()),
+                Err(error) => Err(InvokeError::Failed(error.into())),
             }
-            let response = service.call(request.map(Body::from)).await;
-            Ok(match response {
-                Ok(response) => response.into_response(),
-                Err(error) => crate::server::function_error(error.into()),
-            })
         })
     }
 }

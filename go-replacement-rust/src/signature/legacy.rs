@@ -1,5 +1,5 @@
-//! Legacy event functions: `async fn(data, EventContext)`, the signature of Cloud Functions'
-//! background triggers. CloudEvents are converted to legacy events on the way in.
+//! Legacy event (background) functions: `async fn(data, EventContext)`, the signature of Cloud
+//! Functions' first triggers. CloudEvents are converted to legacy events on the way in.
 
 use std::marker::PhantomData;
 
@@ -8,10 +8,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::cloudevent::{Incoming, decode, describe, event_result};
+use super::cloudevent::event_result;
+use super::decode::{DecodedEvent, decode, describe};
+use super::{BoxFuture, Invoke, refused};
 use crate::convert;
-use crate::server::{BoxFuture, Invoke, Rejection};
-use crate::{BoxError, Response};
+use crate::error::{InvokeError, Rejection};
+use crate::{Error, Response};
 
 /// The context of a legacy event: what happened, where and when.
 ///
@@ -69,7 +71,7 @@ impl Resource {
 }
 
 /// An `async fn(T, EventContext) -> Result<(), E>`.
-pub(crate) struct EventFunction<F, T> {
+pub(crate) struct LegacyEventFunction<F, T> {
     pub(crate) function: F,
     pub(crate) _data: PhantomData<fn(T)>,
 }
@@ -77,8 +79,8 @@ pub(crate) struct EventFunction<F, T> {
 /// The legacy event an event function receives: `{"data", "context"}`.
 pub(crate) fn to_legacy(request: &http::Request<Bytes>) -> Result<Value, Rejection> {
     let legacy = match decode(request)? {
-        Incoming::Legacy(body) => convert::normalize_legacy(&body),
-        Incoming::CloudEvent(event) => {
+        DecodedEvent::Legacy(body) => convert::normalize_legacy(&body),
+        DecodedEvent::CloudEvent(event) => {
             let structured = serde_json::to_value(&event).map_err(|e| {
                 Rejection::bad_request(format!("CloudEvent cannot be converted: {e}"))
             })?;
@@ -101,20 +103,20 @@ fn split<T: DeserializeOwned>(mut legacy: Value) -> Result<(T, EventContext), Re
     Ok((data, context))
 }
 
-impl<F, T, Fut, E> Invoke for EventFunction<F, T>
+impl<F, T, Fut, E> Invoke for LegacyEventFunction<F, T>
 where
     F: Fn(T, EventContext) -> Fut + Send + Sync + 'static,
     T: DeserializeOwned + Send + 'static,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
-    E: Into<BoxError>,
+    E: Into<Error>,
 {
-    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>> {
+    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
         match to_legacy(&request).and_then(split::<T>) {
             Ok((data, context)) => {
                 let future = (self.function)(data, context);
-                Box::pin(async move { Ok(event_result(future.await)) })
+                Box::pin(async move { event_result(future.await) })
             }
-            Err(rejection) => Box::pin(std::future::ready(Err(rejection))),
+            Err(rejection) => refused(rejection),
         }
     }
 }

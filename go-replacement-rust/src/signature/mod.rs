@@ -1,7 +1,32 @@
-//! One adapter per signature type: each turns a user function into the server's
-//! [`Invoke`](crate::server::Invoke) shape.
+//! One adapter per signature type: each turns a user function into the [`Invoke`] shape the
+//! server runs. The decoding the two event signatures share is in [`decode`].
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use crate::Response;
+use crate::error::InvokeError;
 
 pub(crate) mod cloudevent;
-pub(crate) mod event;
+pub(crate) mod decode;
 pub(crate) mod http;
+pub(crate) mod legacy;
 pub(crate) mod typed;
+
+/// A future boxed for storage behind the type-erased [`Invoke`].
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A registered function with its signature adapter, erased to one shape.
+pub(crate) trait Invoke: Send + Sync + 'static {
+    /// Runs the function on a request whose body has been read: the function's response, or
+    /// why there is none (the request was refused, or the function failed).
+    fn invoke(&self, request: ::http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>>;
+}
+
+/// An invocation that ends before the function runs.
+pub(crate) fn refused(
+    rejection: crate::error::Rejection,
+) -> BoxFuture<Result<Response, InvokeError>> {
+    Box::pin(std::future::ready(Err(InvokeError::Rejected(rejection))))
+}

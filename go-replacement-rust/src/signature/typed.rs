@@ -6,9 +6,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::cloudevent::describe;
-use crate::server::{BoxFuture, Invoke, Rejection};
-use crate::{BoxError, IntoResponse, Json, Response};
+use super::decode::describe;
+use super::{BoxFuture, Invoke, refused};
+use crate::error::{InvokeError, Rejection};
+use crate::{Error, IntoResponse, Json, Response};
 
 /// An `async fn(In) -> Result<Out, E>`.
 pub(crate) struct TypedFunction<F, In> {
@@ -32,20 +33,20 @@ where
     In: DeserializeOwned + Send + 'static,
     Out: Serialize,
     Fut: Future<Output = Result<Out, E>> + Send + 'static,
-    E: Into<BoxError>,
+    E: Into<Error>,
 {
-    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, Rejection>> {
+    fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
         match decode::<In>(request.body()) {
             Ok(input) => {
                 let future = (self.function)(input);
                 Box::pin(async move {
-                    Ok(match future.await {
-                        Ok(output) => Json(output).into_response(),
-                        Err(error) => crate::server::function_error(error.into()),
-                    })
+                    match future.await {
+                        Ok(output) => Json(output).into_result().map_err(InvokeError::Failed),
+                        Err(error) => Err(InvokeError::Failed(error.into())),
+                    }
                 })
             }
-            Err(rejection) => Box::pin(std::future::ready(Err(rejection))),
+            Err(rejection) => refused(rejection),
         }
     }
 }

@@ -1,0 +1,400 @@
+//! The decoding both event signatures share: a CloudEvent in binary or structured mode, or a
+//! legacy event body; and the messages that name a failing field.
+
+use bytes::Bytes;
+use cloudevents::{AttributesWriter, Data, Event};
+use http::{HeaderMap, HeaderName, Method, StatusCode, header};
+
+use crate::convert;
+use crate::error::Rejection;
+
+/// An event request, decoded but not yet converted to what the function takes.
+#[derive(Debug)]
+pub(crate) enum DecodedEvent {
+    /// A CloudEvent (binary or structured mode), JSON data already parsed.
+    CloudEvent(Box<Event>),
+    /// A legacy event body.
+    Legacy(serde_json::Value),
+}
+
+const REQUIRED_ATTRIBUTES: [&str; 4] = ["specversion", "id", "source", "type"];
+
+/// The binary-mode headers of the required attributes, as constants so that looking them up
+/// parses nothing.
+static REQUIRED_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("ce-specversion"),
+    HeaderName::from_static("ce-id"),
+    HeaderName::from_static("ce-source"),
+    HeaderName::from_static("ce-type"),
+];
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Whether data with this content type is JSON; an absent type means JSON in the
+/// CloudEvents JSON format.
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| {
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        ct == "application/json" || ct == "text/json" || ct.ends_with("+json")
+    })
+}
+
+/// Decodes an event request. Only POST is accepted; anything that is neither a CloudEvent
+/// nor a legacy event is refused with a message that says what is missing.
+pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rejection> {
+    if request.method() != Method::POST {
+        return Err(Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("event functions accept POST only, not {}", request.method()),
+        ));
+    }
+    let headers = request.headers();
+    let body = request.body();
+    let binary = REQUIRED_HEADERS
+        .iter()
+        .any(|name| headers.contains_key(name));
+    let media_type = if binary { None } else { media_type(headers) };
+
+    let mut event = if binary {
+        decode_binary(headers, body)?
+    } else if media_type.as_deref() == Some("application/cloudevents+json") {
+        decode_structured(body)?
+    } else if media_type.as_deref() == Some("application/cloudevents-batch+json") {
+        return Err(Rejection::bad_request(
+            "batched CloudEvents (application/cloudevents-batch+json) are not supported: send one event per request",
+        ));
+    } else {
+        let not_an_event = "not an event: expected a CloudEvent in binary mode (ce-specversion, ce-id, \
+                            ce-source and ce-type headers), a CloudEvent in structured mode \
+                            (Content-Type: application/cloudevents+json) or a legacy event (a JSON \
+                            object with `context`, or `eventId`/`eventType` beside `data`)";
+        let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            Rejection::bad_request(format!("{not_an_event}; the body is not valid JSON: {e}"))
+        })?;
+        if !convert::is_legacy_event(&json) {
+            return Err(Rejection::bad_request(not_an_event));
+        }
+        return Ok(DecodedEvent::Legacy(json));
+    };
+
+    if let Some(traceparent) = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()) {
+        if event.extension("traceparent").is_none() {
+            event.set_extension("traceparent", traceparent.to_owned());
+        }
+    }
+    Ok(DecodedEvent::CloudEvent(Box::new(event)))
+}
+
+fn decode_binary(headers: &HeaderMap, body: &Bytes) -> Result<Event, Rejection> {
+    let missing: Vec<&str> = REQUIRED_HEADERS
+        .iter()
+        .filter(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.trim().is_empty())
+        })
+        .map(HeaderName::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Rejection::bad_request(format!(
+            "binary-mode CloudEvent is missing the required header{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+    let mut event = cloudevents::binding::http::to_event(headers, body.to_vec())
+        .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?;
+    // The binding yields bytes whatever the content type: parse JSON here, so that the
+    // function gets a JSON value and a structured re-encoding shows `data`, not base64.
+    if !matches!(event.data(), Some(Data::Binary(_))) {
+        return Ok(event);
+    }
+    let (content_type, schema, data) = event.take_data();
+    let bytes = match data {
+        Some(Data::Binary(bytes)) => bytes,
+        _ => Vec::new(),
+    };
+    let data = if bytes.is_empty() {
+        None
+    } else if is_json(content_type.as_deref()) {
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(json) => Some(Data::Json(json)),
+            Err(e) if content_type.is_some() => {
+                return Err(Rejection::bad_request(format!(
+                    "CloudEvent data is not valid JSON although Content-Type is {}: {e}",
+                    content_type.as_deref().unwrap_or_default()
+                )));
+            }
+            Err(_) => Some(Data::Binary(bytes)),
+        }
+    } else if content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with("text/"))
+    {
+        match String::from_utf8(bytes) {
+            Ok(text) => Some(Data::String(text)),
+            Err(e) => Some(Data::Binary(e.into_bytes())),
+        }
+    } else {
+        Some(Data::Binary(bytes))
+    };
+    event.set_datacontenttype(content_type);
+    event.set_dataschema(schema);
+    if let Some(data) = data {
+        event.set_data_unchecked(data);
+    }
+    Ok(event)
+}
+
+fn decode_structured(body: &Bytes) -> Result<Event, Rejection> {
+    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::bad_request(format!("structured-mode CloudEvent is not valid JSON: {e}"))
+    })?;
+    let Some(object) = json.as_object() else {
+        return Err(Rejection::bad_request(
+            "structured-mode CloudEvent must be a JSON object",
+        ));
+    };
+    let missing: Vec<&str> = REQUIRED_ATTRIBUTES
+        .iter()
+        .copied()
+        .filter(|name| {
+            object
+                .get(*name)
+                .and_then(|v| v.as_str())
+                .is_none_or(str::is_empty)
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Rejection::bad_request(format!(
+            "structured-mode CloudEvent is missing the required attribute{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+    serde_json::from_value(json)
+        .map_err(|e| Rejection::bad_request(format!("invalid structured-mode CloudEvent: {e}")))
+}
+
+/// "event data: `message.attributes`: invalid type: ..." (the path is left out at the root).
+pub(crate) fn describe(
+    what: &str,
+    error: &serde_path_to_error::Error<serde_json::Error>,
+) -> String {
+    let path = error.path().to_string();
+    if path == "." {
+        format!("{what}: {}", error.inner())
+    } else {
+        format!("{what}: `{path}`: {}", error.inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::AttributesReader;
+
+    fn post(headers: &[(&str, &str)], body: &str) -> http::Request<Bytes> {
+        let mut request = http::Request::post("/");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .body(Bytes::copy_from_slice(body.as_bytes()))
+            .expect("request")
+    }
+
+    const BINARY: [(&str, &str); 5] = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "1"),
+        ("ce-source", "//storage.googleapis.com/projects/_/buckets/b"),
+        ("ce-type", "google.cloud.storage.object.v1.finalized"),
+        ("content-type", "application/json"),
+    ];
+
+    fn rejected(request: &http::Request<Bytes>) -> Rejection {
+        match decode(request) {
+            Err(rejection) => rejection,
+            Ok(incoming) => panic!("accepted: {incoming:?}"),
+        }
+    }
+
+    #[test]
+    fn binary_mode_parses_json_and_keeps_the_content_type() {
+        let mut headers = BINARY.to_vec();
+        headers.push((
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ));
+        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, r#"{"name":"a.txt"}"#))
+        else {
+            panic!("not decoded");
+        };
+        assert_eq!(event.datacontenttype(), Some("application/json"));
+        assert_eq!(
+            event.data(),
+            Some(&Data::Json(serde_json::json!({"name": "a.txt"})))
+        );
+        assert_eq!(
+            event
+                .extension("traceparent")
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+    }
+
+    #[test]
+    fn binary_mode_text_and_bytes() {
+        let mut headers = BINARY.to_vec();
+        headers[4] = ("content-type", "text/plain; charset=utf-8");
+        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, "hello")) else {
+            panic!("not decoded");
+        };
+        assert_eq!(event.data(), Some(&Data::String("hello".into())));
+        assert_eq!(event.datacontenttype(), Some("text/plain; charset=utf-8"));
+        headers[4] = ("content-type", "application/octet-stream");
+        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, "\u{1}\u{2}")) else {
+            panic!("not decoded");
+        };
+        assert_eq!(event.data(), Some(&Data::Binary(vec![1, 2])));
+    }
+
+    #[test]
+    fn every_missing_binary_header_is_named() {
+        for missing in ["ce-specversion", "ce-id", "ce-source", "ce-type"] {
+            let headers: Vec<_> = BINARY
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let rejection = rejected(&post(&headers, "{}"));
+            assert_eq!(rejection.status, StatusCode::BAD_REQUEST);
+            assert!(rejection.message.contains(missing), "{}", rejection.message);
+        }
+        let rejection = rejected(&post(&[("ce-id", "1")], "{}"));
+        assert!(
+            rejection
+                .message
+                .contains("ce-specversion, ce-source, ce-type"),
+            "{}",
+            rejection.message
+        );
+    }
+
+    #[test]
+    fn invalid_binary_values_are_400() {
+        let mut headers = BINARY.to_vec();
+        headers[0] = ("ce-specversion", "9.9");
+        assert_eq!(
+            rejected(&post(&headers, "{}")).status,
+            StatusCode::BAD_REQUEST
+        );
+        let rejection = rejected(&post(&BINARY, "{not json"));
+        assert!(
+            rejection.message.contains("not valid JSON"),
+            "{}",
+            rejection.message
+        );
+    }
+
+    #[test]
+    fn structured_mode() {
+        let structured = [(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8",
+        )];
+        let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1}}"#;
+        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&structured, body)) else {
+            panic!("not decoded");
+        };
+        assert_eq!(event.data(), Some(&Data::Json(serde_json::json!({"a": 1}))));
+
+        for (body, names) in [
+            ("{", "not valid JSON"),
+            ("[1]", "JSON object"),
+            (r#"{"specversion":"1.0","source":"/s","type":"t"}"#, "id"),
+            (r#"{"id":"1","source":"/s","type":"t"}"#, "specversion"),
+            (r#"{"specversion":"1.0","id":"1","type":"t"}"#, "source"),
+            (r#"{"specversion":"1.0","id":"1","source":"/s"}"#, "type"),
+            (
+                r#"{"specversion":"1.0","id":5,"source":"/s","type":"t"}"#,
+                "id",
+            ),
+            (
+                r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"yesterday"}"#,
+                "invalid",
+            ),
+        ] {
+            let rejection = rejected(&post(&structured, body));
+            assert_eq!(rejection.status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(
+                rejection.message.contains(names),
+                "{body}: {}",
+                rejection.message
+            );
+        }
+        let batch = rejected(&post(
+            &[("content-type", "application/cloudevents-batch+json")],
+            "[]",
+        ));
+        assert!(batch.message.contains("batched"), "{}", batch.message);
+    }
+
+    #[test]
+    fn legacy_bodies_and_other_json() {
+        let legacy = r#"{"context":{"eventId":"1"},"data":{}}"#;
+        assert!(matches!(
+            decode(&post(&[], legacy)),
+            Ok(DecodedEvent::Legacy(_))
+        ));
+        let other = rejected(&post(
+            &[("content-type", "application/json")],
+            r#"{"hello":1}"#,
+        ));
+        assert!(
+            other.message.starts_with("not an event"),
+            "{}",
+            other.message
+        );
+        let garbage = rejected(&post(&[], "\u{0}\u{ff}"));
+        assert!(
+            garbage.message.contains("not valid JSON"),
+            "{}",
+            garbage.message
+        );
+    }
+
+    #[test]
+    fn only_post_is_accepted() {
+        for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+            let request = http::Request::builder()
+                .method(method.clone())
+                .uri("/")
+                .body(Bytes::new())
+                .expect("request");
+            assert_eq!(
+                rejected(&request).status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method}"
+            );
+        }
+    }
+}
