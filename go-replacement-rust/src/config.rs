@@ -60,14 +60,39 @@ impl fmt::Display for SignatureType {
 }
 
 impl std::str::FromStr for SignatureType {
-    type Err = String;
+    type Err = UnknownSignatureType;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <SignatureType as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
-            format!("unknown signature type {s:?}: expected one of http, event, cloudevent, typed")
-        })
+        <SignatureType as clap::ValueEnum>::from_str(s.trim(), true)
+            .map_err(|_| UnknownSignatureType(s.to_owned()))
     }
 }
+
+/// A signature type name that is none of `http`, `event`, `cloudevent` and `typed`.
+///
+/// ```
+/// use functions_framework::SignatureType;
+///
+/// let error = "grpc".parse::<SignatureType>().expect_err("not a signature type");
+/// assert_eq!(
+///     error.to_string(),
+///     r#"unknown signature type "grpc": expected one of http, event, cloudevent, typed"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSignatureType(String);
+
+impl fmt::Display for UnknownSignatureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown signature type {:?}: expected one of http, event, cloudevent, typed",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownSignatureType {}
 
 /// The command line. Environment variables are read by [`resolve`] rather than by clap, so
 /// that resolution is a pure function of its inputs and can be tested without touching the

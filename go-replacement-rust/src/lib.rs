@@ -90,7 +90,7 @@ pub mod register {
 }
 pub use cloudevents;
 pub use cloudevents::{AttributesReader, Event};
-pub use config::SignatureType;
+pub use config::{SignatureType, UnknownSignatureType};
 pub use context::{Context, TraceContext};
 pub use http;
 pub use request::RequestExt;

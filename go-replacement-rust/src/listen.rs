@@ -7,19 +7,30 @@
 //! The shim (`shim-node`) and this runtime share only the environment variables of
 //! [`functions_framework_handover`], set by the shim right before `execve(2)`: the PID the fds
 //! are meant for, the listening sockets and the accepted connections. The fds have
-//! `FD_CLOEXEC` cleared. The variables are removed from the environment before `main` runs, so
-//! no child process ever sees them. Every fd is checked before it is adopted: a listener must
-//! be a listening INET/INET6 stream socket, a connection a connected one; anything else is left
-//! alone and reported.
-
-#![allow(unsafe_code)]
+//! `FD_CLOEXEC` cleared. Every fd is checked before it is adopted: a listener must be a
+//! listening INET/INET6 stream socket, a connection a connected one; anything else is left
+//! alone (never closed) and reported.
+//!
+//! # Before `main`
+//!
+//! An ELF constructor runs in every binary that links this crate, so it does nothing unless
+//! the hand-over variables name this very PID, which only the shim's `execve` into a serving
+//! binary arranges. Then, before any thread exists, it removes those variables (so that no
+//! child sees them), clears `O_NONBLOCK` on stdio and resets the signal mask and the
+//! dispositions Node.js changed. Any other process keeps what its parent chose. systemd's
+//! `LISTEN_PID`/`LISTEN_FDS` are read when `serve` asks for sockets and left in place: their
+//! PID check makes them harmless to children, as with systemd's own services.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, RawFd};
 use std::sync::Mutex;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::stat::{SFlag, fstat};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use functions_framework_handover as handover;
 
@@ -34,8 +45,6 @@ struct Inherited {
     from_shim: bool,
     listeners: Vec<RawFd>,
     connections: Vec<RawFd>,
-    /// systemd socket activation: fds 3 .. 3 + LISTEN_FDS.
-    activated: Vec<RawFd>,
 }
 
 static INHERITED: Mutex<Option<Inherited>> = Mutex::new(None);
@@ -84,8 +93,7 @@ pub(crate) fn sockets(port: u16) -> io::Result<Sockets> {
             origin: "handed over by Node.js",
         });
     }
-    let activated: Vec<TcpListener> = inherited
-        .activated
+    let activated: Vec<TcpListener> = socket_activation()
         .iter()
         .filter_map(|&fd| adopt(fd, Role::Listener))
         .map(TcpListener::from)
@@ -152,139 +160,141 @@ fn check(fd: RawFd, role: Role) -> Result<Socket, String> {
     if fd < 0 {
         return Err("negative fd".into());
     }
-    // SAFETY: fstat only writes into the zeroed struct we own; an fd that is not open
-    // yields EBADF.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-        return Err(format!("fstat failed: {}", io::Error::last_os_error()));
-    }
-    if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    let borrowed = borrow(fd);
+    let stat = fstat(borrowed).map_err(|e| format!("fstat failed: {e}"))?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
         return Err("not a socket".into());
     }
-    // SAFETY: the fd is open and a socket. Ownership is given back with `into_raw_fd` on
-    // every path that rejects it, so a rejected fd is never closed here.
-    let socket = unsafe { Socket::from_raw_fd(fd) };
-    let verdict = (|| {
-        let domain = socket.domain().map_err(|e| e.to_string())?;
-        if domain != Domain::IPV4 && domain != Domain::IPV6 {
-            return Err("not an INET or INET6 socket".to_owned());
-        }
-        if socket.r#type().map_err(|e| e.to_string())? != Type::STREAM {
-            return Err("not a stream socket".to_owned());
-        }
-        let listening = socket.is_listener().map_err(|e| e.to_string())?;
-        match role {
-            Role::Listener if !listening => Err("not a listening socket".to_owned()),
-            Role::Connection if listening => Err("a listener, not a connection".to_owned()),
-            Role::Connection if socket.peer_addr().is_err() => Err("not connected".to_owned()),
-            _ => Ok(()),
-        }
-    })();
-    match verdict {
-        Ok(()) => {
-            socket
-                .set_nonblocking(true)
-                .and_then(|()| socket.set_cloexec(true))
-                .map_err(|e| e.to_string())?;
-            Ok(socket)
-        }
-        Err(reason) => {
-            let _ = socket.into_raw_fd();
-            Err(reason)
-        }
+    // Checked through a reference: the fd is owned only once every check has passed, so a
+    // rejected fd is never closed here.
+    let socket = SockRef::from(&borrowed);
+    let domain = socket.domain().map_err(|e| e.to_string())?;
+    if domain != Domain::IPV4 && domain != Domain::IPV6 {
+        return Err("not an INET or INET6 socket".to_owned());
+    }
+    if socket.r#type().map_err(|e| e.to_string())? != Type::STREAM {
+        return Err("not a stream socket".to_owned());
+    }
+    let listening = socket.is_listener().map_err(|e| e.to_string())?;
+    match role {
+        Role::Listener if !listening => return Err("not a listening socket".to_owned()),
+        Role::Connection if listening => return Err("a listener, not a connection".to_owned()),
+        Role::Connection if socket.peer_addr().is_err() => return Err("not connected".to_owned()),
+        _ => {}
+    }
+    socket
+        .set_nonblocking(true)
+        .and_then(|()| socket.set_cloexec(true))
+        .map_err(|e| e.to_string())?;
+    Ok(own(fd))
+}
+
+/// `fd`, handed to this process by number, as a borrowed descriptor for the checks.
+#[allow(unsafe_code)]
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: `fd` is not -1 (`check` refuses negative numbers) and is only used while
+    // `check` runs, before anything in this process could close it: nothing else knows the
+    // number but the hand-over or systemd, and adopting happens once, before serving.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Takes ownership of a socket `check` accepted.
+#[allow(unsafe_code)]
+fn own(fd: RawFd) -> Socket {
+    // SAFETY: `fd` is an open socket that the hand-over (or systemd) gave this process and
+    // that nothing else owns: `sockets()` adopts each listed fd at most once.
+    unsafe { Socket::from_raw_fd(fd) }
+}
+
+/// systemd socket activation: fds 3 .. 3 + `LISTEN_FDS` when `LISTEN_PID` is this process.
+fn socket_activation() -> Vec<RawFd> {
+    let pid = std::env::var("LISTEN_PID").unwrap_or_default();
+    if pid.trim() != std::process::id().to_string() {
+        return Vec::new();
+    }
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|count| count.trim().parse::<RawFd>().ok())
+        .unwrap_or(0)
+        .clamp(0, 64);
+    (3..3 + count).collect()
+}
+
+/// Runs before `main` and before any thread (see the module documentation): a thread
+/// started earlier would inherit a blocked signal mask, and removing variables from the
+/// environment is only sound while no other thread can read it.
+fn early_init() {
+    let handed_over = std::env::var(handover::PID)
+        .is_ok_and(|target| target.trim() == std::process::id().to_string());
+    if !handed_over {
+        return;
+    }
+    let listeners = std::env::var(handover::LISTENERS).unwrap_or_default();
+    let connections = std::env::var(handover::CONNECTIONS).unwrap_or_default();
+    remove_handover_variables();
+    reset_stdio();
+    reset_signals();
+    if let Ok(mut guard) = INHERITED.lock() {
+        *guard = Some(Inherited {
+            from_shim: true,
+            listeners: handover::parse_fds(&listeners),
+            connections: handover::parse_fds(&connections),
+        });
     }
 }
 
-/// Runs before `main` and before any thread: a thread started earlier would inherit a
-/// blocked signal mask, and removing variables from the environment is only sound while
-/// no other thread can read it.
-fn early_init() {
-    let pid = std::process::id().to_string();
-    let mut inherited = Inherited::default();
-
-    if let Ok(target) = std::env::var(handover::PID) {
-        let listeners = std::env::var(handover::LISTENERS).unwrap_or_default();
-        let connections = std::env::var(handover::CONNECTIONS).unwrap_or_default();
-        for name in handover::ALL {
-            // SAFETY: no other thread exists yet (see above).
-            unsafe { std::env::remove_var(name) };
-        }
-        if target.trim() == pid {
-            inherited.from_shim = true;
-            inherited.listeners = handover::parse_fds(&listeners);
-            inherited.connections = handover::parse_fds(&connections);
-        }
-    }
-    if let Ok(target) = std::env::var("LISTEN_PID") {
-        let count = std::env::var("LISTEN_FDS").unwrap_or_default();
-        for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-            // SAFETY: as above.
-            unsafe { std::env::remove_var(name) };
-        }
-        if target.trim() == pid {
-            let count = count.trim().parse::<RawFd>().unwrap_or(0).clamp(0, 64);
-            inherited.activated = (3..3 + count).collect();
-        }
-    }
-
-    reset_stdio();
-    reset_signals(inherited.from_shim);
-    if let Ok(mut guard) = INHERITED.lock() {
-        *guard = Some(inherited);
+#[allow(unsafe_code)]
+fn remove_handover_variables() {
+    for name in handover::ALL {
+        // SAFETY: called only from the constructor of a process the shim has just exec'd
+        // (the PID matched), before `main`: the process runs nothing but this binary, and no
+        // thread exists yet to read the environment.
+        unsafe { std::env::remove_var(name) };
     }
 }
 
 /// libuv leaves piped stdio non-blocking and the flag survives `execve`: a large `println!`
 /// would then fail with EAGAIN. Rust's stdio expects blocking fds.
 fn reset_stdio() {
-    for fd in 0..=2 {
-        // SAFETY: fcntl on fds 0-2 with F_GETFL/F_SETFL touches no memory.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for fd in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()] {
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+            let flags = OFlag::from_bits_truncate(flags);
+            if flags.contains(OFlag::O_NONBLOCK) {
+                let _ = fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK));
             }
         }
     }
 }
 
-/// The signal mask and ignored dispositions survive `execve`. A blocked SIGTERM would never
-/// reach the shutdown handler; an ignored SIGCHLD breaks waiting for children.
-fn reset_signals(from_shim: bool) {
-    // SAFETY: plain libc calls on a stack-allocated, initialised signal set.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        if from_shim {
-            // Node ignores some of these; a process started normally keeps what its parent
-            // chose (`nohup` ignoring SIGHUP, say).
-            for signal in [
-                libc::SIGXFSZ,
-                libc::SIGTERM,
-                libc::SIGINT,
-                libc::SIGHUP,
-                libc::SIGQUIT,
-                libc::SIGUSR1,
-                libc::SIGUSR2,
-                libc::SIGCHLD,
-            ] {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-        }
+/// The signal mask and ignored dispositions survive `execve`, and Node.js changes both: a
+/// blocked SIGTERM would never reach the shutdown handler, an ignored SIGCHLD breaks waiting
+/// for children.
+#[allow(unsafe_code)]
+fn reset_signals() {
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for signal in [
+        Signal::SIGXFSZ,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        // SAFETY: restoring the default disposition installs no handler of ours, and no
+        // other thread exists yet to race with.
+        let _ = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) };
     }
 }
 
 /// Raises the soft limit on open files to the hard limit, as Go's runtime does: a server
 /// holding many idle keep-alive connections must not fail `accept` at 1024.
 pub(crate) fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit read and write a struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
 }
@@ -298,6 +308,9 @@ extern "C" fn early_init_entry() {
 /// runtime starts its threads.
 #[cfg(target_os = "linux")]
 #[used]
+#[allow(unsafe_code)]
+// SAFETY: `.init_array` holds `extern "C" fn()` pointers the loader calls once before
+// `main`; `early_init_entry` has that type and never unwinds (it catches panics).
 #[unsafe(link_section = ".init_array")]
 static EARLY_INIT: extern "C" fn() = early_init_entry;
 
@@ -310,6 +323,7 @@ pub(crate) fn ensure_early_init_linked() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::IntoRawFd;
 
     #[test]
     fn listener_is_adopted_and_connection_rejected_as_listener() {
@@ -334,8 +348,7 @@ mod tests {
             Some("not a socket")
         );
         // Still open: fstat succeeds.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::fstat(fd, &mut stat) }, 0);
+        assert!(fstat(file.as_fd()).is_ok());
         assert!(check(9999, Role::Listener).is_err());
     }
 

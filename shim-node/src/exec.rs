@@ -1,11 +1,12 @@
 //! Where the binary is, what it is given (argv and environment), and `execve` itself, with
 //! the `memfd_create` + exec fallback for a binary that lost its executable bit.
 
-#![allow(unsafe_code)]
-
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::AtFlags;
+use nix::unistd::{execve, execveat};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -21,18 +22,23 @@ use functions_framework_handover as handover;
 const FORWARDED_FLAGS: [&str; 3] = ["--target", "--port", "--signature-type"];
 
 /// The directory of the loaded `.node` file, found from the address of our own code (never
-/// from `PATH` or the current directory).
+/// from `PATH` or the current directory). nix has no `dladdr`, so this calls libc.
+#[allow(unsafe_code)]
 fn module_directory() -> io::Result<PathBuf> {
-    // SAFETY: dladdr fills `info` for an address inside a loaded object; `dli_fname`
-    // then points to a NUL-terminated string owned by the dynamic loader.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     let anchor = module_directory as fn() -> io::Result<PathBuf>;
-    let found = unsafe { libc::dladdr(anchor as *const libc::c_void, &mut info) };
+    // SAFETY: `info` is a writable `Dl_info`; dladdr only reads the address, which is our own
+    // function's, and fills `info` when it lies inside a loaded object.
+    let found = unsafe { libc::dladdr(anchor as *const libc::c_void, info.as_mut_ptr()) };
+    // SAFETY: zeroed is a valid `Dl_info` (null pointers), whatever dladdr wrote.
+    let info = unsafe { info.assume_init() };
     if found == 0 || info.dli_fname.is_null() {
         return Err(io::Error::other(
             "dladdr cannot tell where the native module was loaded from",
         ));
     }
+    // SAFETY: on success `dli_fname` points to a NUL-terminated path owned by the dynamic
+    // loader, valid while the object stays loaded (for this whole call: it is ours).
     let name = unsafe { CStr::from_ptr(info.dli_fname) };
     let path = Path::new(OsStr::from_bytes(name.to_bytes()));
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -94,14 +100,6 @@ pub(crate) fn environment(pid: u32, listeners: &[RawFd], connections: &[RawFd]) 
     env
 }
 
-fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
 /// Replaces this process with `binary`. Returns only on failure. When the file is not
 /// executable (EACCES: an upload lost the mode bits) it is copied into an anonymous memory
 /// file and executed from there.
@@ -111,17 +109,13 @@ pub(crate) fn exec(binary: &Path, args: &[String], env: &[CString]) -> io::Error
     };
     let mut argv = vec![path.clone()];
     argv.extend(args.iter().filter_map(|a| CString::new(a.as_bytes()).ok()));
-    let argv_ptrs = pointers(&argv);
-    let env_ptrs = pointers(env);
 
-    // SAFETY: every pointer is a NUL-terminated string kept alive above, and both arrays
-    // end with NULL. On success this call does not return.
-    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
-    let error = io::Error::last_os_error();
-    if error.raw_os_error() != Some(libc::EACCES) {
-        return error;
+    let Err(errno) = execve(&path, &argv, env);
+    if errno != nix::errno::Errno::EACCES {
+        return errno.into();
     }
-    match exec_from_memory(binary, &argv_ptrs, &env_ptrs) {
+    let error = io::Error::from(errno);
+    match exec_from_memory(binary, &argv, env) {
         Ok(never) => match never {},
         Err(memfd_error) => io::Error::new(
             error.kind(),
@@ -132,46 +126,35 @@ pub(crate) fn exec(binary: &Path, args: &[String], env: &[CString]) -> io::Error
 
 enum Never {}
 
-fn exec_from_memory(
-    binary: &Path,
-    argv: &[*const libc::c_char],
-    env: &[*const libc::c_char],
-) -> io::Result<Never> {
-    let mut source = std::fs::File::open(binary)?;
-    // The raw syscall, not the libc wrapper: glibc 2.17, the floor we link against, lacks
-    // `memfd_create`, and an unversioned symbol would hide from the glibc check.
-    // SAFETY: the name is a NUL-terminated literal; the result is an fd or -1.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_memfd_create,
-            c"function-server".as_ptr(),
-            libc::MFD_CLOEXEC,
-        )
-    };
+/// An anonymous memory file (`memfd_create`, close-on-exec).
+///
+/// Through the raw syscall, not libc's wrapper (nor nix's, which calls it on glibc): glibc
+/// 2.17, the floor we link against, lacks `memfd_create`, and an unversioned symbol would hide
+/// from the glibc check.
+#[allow(unsafe_code)]
+fn memory_file(name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and outlives the call; the syscall reads nothing else
+    // and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    let fd = fd as RawFd;
-    // SAFETY: the fd was just created and is owned by nobody else.
-    let memory = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut target = std::fs::File::from(memory);
+    let fd = RawFd::try_from(fd).map_err(io::Error::other)?;
+    // SAFETY: the fd was just created by the kernel for us and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn exec_from_memory(binary: &Path, argv: &[CString], env: &[CString]) -> io::Result<Never> {
+    let mut source = std::fs::File::open(binary)?;
+    let mut target = std::fs::File::from(memory_file(c"function-server")?);
     io::copy(&mut source, &mut target)?;
-    // SAFETY: as for execve above; AT_EMPTY_PATH runs the file behind `fd`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd,
-            c"".as_ptr(),
-            argv.as_ptr(),
-            env.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
+    // AT_EMPTY_PATH runs the file behind the fd itself.
+    let Err(_) = execveat(&target, c"", argv, env, AtFlags::AT_EMPTY_PATH);
     // Kernels before 3.19 have no execveat: go through /proc.
-    let proc_path = CString::new(format!("/proc/self/fd/{fd}")).map_err(io::Error::other)?;
-    // SAFETY: as above.
-    unsafe { libc::execve(proc_path.as_ptr(), argv.as_ptr(), env.as_ptr()) };
-    Err(io::Error::last_os_error())
+    let proc_path =
+        CString::new(format!("/proc/self/fd/{}", target.as_raw_fd())).map_err(io::Error::other)?;
+    let Err(errno) = execve(&proc_path, argv, env);
+    Err(errno.into())
 }
 
 #[cfg(test)]
@@ -246,6 +229,6 @@ mod tests {
     #[test]
     fn exec_of_a_missing_binary_fails_with_enoent() {
         let error = exec(Path::new("/nonexistent/function-server"), &[], &[]);
-        assert_eq!(error.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(error.raw_os_error(), Some(nix::errno::Errno::ENOENT as i32));
     }
 }

@@ -5,10 +5,17 @@
 //! is a listener's port. Everything else (outbound connections, pipes, epoll, files) is not
 //! ours and is never touched.
 
-#![allow(unsafe_code)]
-
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockType, SockaddrLike, SockaddrStorage, getpeername, getsockname,
+    getsockopt, send, sockopt,
+};
+use nix::sys::stat::{SFlag, fstat};
 
 /// The sockets found in this process.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -24,70 +31,51 @@ enum Kind {
     Other,
 }
 
-fn sockopt(fd: RawFd, option: libc::c_int) -> Option<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `value`, which we own.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            option,
-            (&raw mut value).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(value)
+/// `fd` as a borrowed descriptor, for the calls of this module.
+///
+/// The fds this module touches are numbers listed in `/proc/self/fd` (or handed in by
+/// `index.js` and checked against that list) during one synchronous call from JavaScript:
+/// nothing of ours closes them, and a borrow lasts for one system call. Another Node.js
+/// thread could close one meanwhile; the call then fails with `EBADF` (or acts on the fd that
+/// took the number), the same as with the raw number, and no memory is involved.
+#[allow(unsafe_code)]
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: see above; `fd` is never -1 here (callers pass listed fds, and `keep` refuses
+    // negative ones before calling).
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-fn socket_port(fd: RawFd, peer: bool) -> Option<u16> {
-    // SAFETY: a zeroed sockaddr_storage is a valid out-buffer of the size we pass.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let address = (&raw mut storage).cast::<libc::sockaddr>();
-    // SAFETY: the kernel writes at most `len` bytes into `storage`.
-    let rc = unsafe {
-        if peer {
-            libc::getpeername(fd, address, &mut len)
-        } else {
-            libc::getsockname(fd, address, &mut len)
-        }
-    };
-    if rc != 0 {
-        return None;
-    }
-    match libc::c_int::from(storage.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let v4 = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in>() };
-            Some(u16::from_be(v4.sin_port))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let v6 = unsafe { &*(&raw const storage).cast::<libc::sockaddr_in6>() };
-            Some(u16::from_be(v6.sin6_port))
-        }
+/// The TCP port of an INET or INET6 socket address.
+fn inet_port(address: &SockaddrStorage) -> Option<u16> {
+    match address.family() {
+        Some(AddressFamily::Inet) => address.as_sockaddr_in().map(|a| a.port()),
+        Some(AddressFamily::Inet6) => address.as_sockaddr_in6().map(|a| a.port()),
         _ => None,
     }
 }
 
 fn classify(fd: RawFd) -> Kind {
-    // SAFETY: fstat writes into a zeroed struct we own; a closed fd gives EBADF.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+    let Ok(stat) = fstat(borrow(fd)) else {
+        return Kind::Other;
+    };
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
         return Kind::Other;
     }
-    let inet = matches!(
-        sockopt(fd, libc::SO_DOMAIN),
-        Some(libc::AF_INET | libc::AF_INET6)
-    );
-    if !inet || sockopt(fd, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+    // The local address's family is the socket's domain; a socket not yet bound has none.
+    let Some(port) = getsockname::<SockaddrStorage>(fd)
+        .ok()
+        .as_ref()
+        .and_then(inet_port)
+    else {
+        return Kind::Other;
+    };
+    if getsockopt(&borrow(fd), sockopt::SockType) != Ok(SockType::Stream) {
         return Kind::Other;
     }
-    match (sockopt(fd, libc::SO_ACCEPTCONN), socket_port(fd, false)) {
-        (Some(1), Some(port)) => Kind::Listener { port },
-        (Some(0), Some(local_port)) if socket_port(fd, true).is_some() => {
-            Kind::Connected { local_port }
+    match getsockopt(&borrow(fd), sockopt::AcceptConn) {
+        Ok(true) => Kind::Listener { port },
+        Ok(false) if getpeername::<SockaddrStorage>(fd).is_ok() => {
+            Kind::Connected { local_port: port }
         }
         _ => Kind::Other,
     }
@@ -142,21 +130,18 @@ pub(crate) fn is_inbound_connection(found: &Found, fd: RawFd) -> bool {
 /// Clears `FD_CLOEXEC` and remembers what to put back if `execve` fails.
 #[derive(Debug, Default)]
 pub(crate) struct Inheritance {
-    saved: Vec<(RawFd, libc::c_int)>,
+    saved: Vec<(RawFd, FdFlag)>,
 }
 
 impl Inheritance {
     /// Makes `fd` survive `execve`.
     pub(crate) fn keep(&mut self, fd: RawFd) -> io::Result<()> {
-        // SAFETY: fcntl F_GETFD/F_SETFD on a number touches no memory.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
+        if fd < 0 {
+            return Err(Errno::EBADF.into());
         }
-        if flags & libc::FD_CLOEXEC != 0 {
-            if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
+        let flags = FdFlag::from_bits_truncate(fcntl(borrow(fd), FcntlArg::F_GETFD)?);
+        if flags.contains(FdFlag::FD_CLOEXEC) {
+            fcntl(borrow(fd), FcntlArg::F_SETFD(flags - FdFlag::FD_CLOEXEC))?;
             self.saved.push((fd, flags));
         }
         Ok(())
@@ -165,41 +150,28 @@ impl Inheritance {
     /// Puts every flag back, after a failed `execve`.
     pub(crate) fn restore(self) {
         for (fd, flags) in self.saved {
-            // SAFETY: as in `keep`.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, flags) };
+            let _ = fcntl(borrow(fd), FcntlArg::F_SETFD(flags));
         }
     }
 }
 
 /// Writes all of `bytes` to a (possibly non-blocking) socket, waiting up to a second at a
-/// time for room.
+/// time for room. `MSG_NOSIGNAL` turns a closed peer into `EPIPE` instead of a signal.
 pub(crate) fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is valid for its length; MSG_NOSIGNAL turns a closed peer into
-        // EPIPE instead of a signal.
-        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            bytes = bytes.get(n as usize..).unwrap_or_default();
-            continue;
-        }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => {
-                let mut poll = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one pollfd we own.
-                if unsafe { libc::poll(&mut poll, 1, 1000) } <= 0 {
+        match send(fd, bytes, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut ready = [PollFd::new(borrow(fd), PollFlags::POLLOUT)];
+                if poll(&mut ready, PollTimeout::from(1000_u16))? == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "socket not writable",
                     ));
                 }
             }
-            _ => return Err(error),
+            Err(error) => return Err(error.into()),
         }
     }
     Ok(())
@@ -236,7 +208,10 @@ mod tests {
     fn cloexec_is_cleared_and_restored() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let fd = listener.as_raw_fd();
-        let cloexec = || unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
+        let cloexec = || {
+            FdFlag::from_bits_truncate(fcntl(&listener, FcntlArg::F_GETFD).expect("F_GETFD"))
+                .contains(FdFlag::FD_CLOEXEC)
+        };
         assert!(cloexec());
         let mut inheritance = Inheritance::default();
         inheritance.keep(fd).expect("keep");

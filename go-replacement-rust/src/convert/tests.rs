@@ -1,8 +1,8 @@
 //! The conversion's tests: the conformance vectors, every table row both ways, and the
 //! refusals with the field they name.
 
-use super::*;
 use super::time::{TimestampError, normalize_timestamp};
+use super::*;
 use serde_json::json;
 
 /// One conformance case: the files of `<name>-*.json`.
