@@ -122,6 +122,8 @@ check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-e
 	$(MAKE) package LAUNCHER=direct FUNCTION_ZIP=build/function-direct.zip PACKAGE=build/package-direct
 	cd $(NODE_TESTS) && node --test --test-concurrency=1 ./*.test.js
 	$(MAKE) fuzz
+	@# The fuzz crate's lockfile is committed: a build that changes it means it went stale.
+	git diff --exit-code --stat -- fuzz/Cargo.lock || { echo "fuzz/Cargo.lock is stale: commit the updated file" >&2; exit 1; }
 
 fuzz: $(CARGO_FUZZ_BIN)/cargo-fuzz ## fuzz each target for FUZZ_SECONDS (15); crashes land in fuzz/artifacts
 	@rustup toolchain list | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }

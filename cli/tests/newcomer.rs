@@ -130,8 +130,27 @@ fn serve(binary: &Path, target: Option<&str>) -> Served {
 }
 
 fn get(port: u16, path: &str) -> (u16, String) {
+    send(port, "GET", path, &[], "")
+}
+
+/// One request with `Connection: close`; the status and what follows the head (the
+/// framework answers these with a `Content-Length` body).
+fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nFunction-Execution-Id: newcomer-1\r\n\r\n").expect("write");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nFunction-Execution-Id: newcomer-1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    write!(stream, "{head}\r\n{body}").expect("write");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
     let status = answer
@@ -186,14 +205,50 @@ fn scaffold_build_serve_call_and_log() {
         "newcomer-1"
     );
 
-    // Every template builds and serves.
+    // Every template builds, serves and runs its function on a request of its kind.
+    let cloud_event = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "newcomer-event"),
+        ("ce-source", "//pubsub.googleapis.com/projects/p/topics/t"),
+        ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
+        ("Content-Type", "application/json"),
+    ];
     for kind in ["--cloudevent", "--event", "--typed"] {
         let name = format!("fn{}", kind.trim_start_matches('-'));
         ff_rust(&["new", &name, kind, "--dir", dir.0.to_str().expect("utf-8")]);
         let binary = cargo_build(&dir.0.join(&name).join("Cargo.toml"), "function");
         let served = serve(&binary, None);
-        let (status, _) = get(served.port, "/robots.txt");
-        assert_eq!(status, 404, "{kind}");
+        match kind {
+            "--typed" => {
+                let json = [("Content-Type", "application/json")];
+                let (status, body) = send(served.port, "POST", "/", &json, r#"{"message":"hi"}"#);
+                assert_eq!(
+                    (status, body.as_str()),
+                    (200, r#"{"payload":"hi"}"#),
+                    "{kind}"
+                );
+                let (status, body) = send(served.port, "POST", "/", &json, r#"{"msg":"hi"}"#);
+                assert_eq!(status, 400, "{kind}: {body}");
+                assert!(body.contains("message"), "{kind}: {body}");
+            }
+            _ => {
+                let (status, body) = send(
+                    served.port,
+                    "POST",
+                    "/",
+                    &cloud_event,
+                    r#"{"message":{"data":"aGk="}}"#,
+                );
+                assert_eq!(status, 204, "{kind}: {body}");
+                let entry = log_line(&served, "received");
+                assert!(
+                    entry["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("aGk=")),
+                    "{kind}: {entry}"
+                );
+            }
+        }
     }
 }
 

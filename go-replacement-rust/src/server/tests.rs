@@ -164,6 +164,83 @@ async fn a_panic_is_a_500_crash_and_the_server_keeps_serving() {
     }
 }
 
+/// A crash answer that leaks nothing of the panic.
+fn assert_crash(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{what}");
+    assert_eq!(reply.headers["x-google-status"], "crash", "{what}");
+    assert!(!reply.text().contains("secret"), "{what}: {}", reply.text());
+}
+
+#[tokio::test]
+async fn a_panic_in_the_synchronous_part_of_the_call_is_a_crash_too() {
+    // The closure panics before it returns a future: that part runs outside the future.
+    let addr = start(Functions::new().http("f", |req: Request| {
+        if req.uri().path() == "/sync" {
+            panic!("secret detail while building the future");
+        }
+        async { "fine" }
+    }));
+    for _ in 0..3 {
+        assert_crash(&send(addr, Method::GET, "/sync", b"").await, "sync");
+        let ok = send(addr, Method::GET, "/", b"").await;
+        assert_eq!((ok.status, ok.text().as_str()), (StatusCode::OK, "fine"));
+    }
+}
+
+#[tokio::test]
+async fn panics_in_event_typed_and_service_functions_are_crashes() {
+    let event = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "1"),
+        ("ce-source", "//pubsub.googleapis.com/projects/p/topics/t"),
+        ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
+        ("content-type", "application/json"),
+    ];
+    let cloud_event = start(Functions::new().cloud_event("f", |_e: crate::Event| async {
+        tokio::task::yield_now().await;
+        panic!("secret in a CloudEvent function");
+        #[allow(unreachable_code)]
+        Ok::<(), Error>(())
+    }));
+    let legacy = start(Functions::new().event(
+        "f",
+        |_d: serde_json::Value, _c: crate::EventContext| async {
+            panic!("secret in a legacy event function");
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        },
+    ));
+    let typed = start(Functions::new().typed("f", |_in: serde_json::Value| async {
+        panic!("secret in a typed function");
+        #[allow(unreachable_code)]
+        Ok::<u8, Error>(0)
+    }));
+    let service = start(Functions::new().service(
+        "f",
+        tower::service_fn(|_req: http::Request<crate::Body>| async {
+            panic!("secret in a service");
+            #[allow(unreachable_code)]
+            Ok::<Response, std::convert::Infallible>(().into_response())
+        }),
+    ));
+    for (what, addr, body) in [
+        ("cloudevent", cloud_event, &br#"{"message":{}}"#[..]),
+        ("event", legacy, br#"{"message":{}}"#),
+    ] {
+        let reply = send_with(addr, Method::POST, "/", body, &event).await;
+        assert_crash(&reply, what);
+    }
+    assert_crash(
+        &send(typed, Method::POST, "/", br#"{"a":1}"#).await,
+        "typed",
+    );
+    assert_crash(&send(service, Method::GET, "/", b"").await, "service");
+    // Each server still serves after its crash.
+    for (addr, body) in [(typed, &br#"{"a":1}"#[..]), (service, b"")] {
+        assert_crash(&send(addr, Method::POST, "/", body).await, "again");
+    }
+}
+
 #[tokio::test]
 async fn a_function_error_is_a_500_error() {
     async fn fails(_req: Request) -> Result<String, std::io::Error> {

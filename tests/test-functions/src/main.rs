@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use functions_framework::http::{HeaderValue, StatusCode, header};
 use functions_framework::{
-    AttributesReader, Error, Event, EventContext, Functions, IntoResponse, Request, Response,
+    AttributesReader, Error, Event, EventContext, Functions, IntoResponse, Request, RequestExt,
+    Response,
 };
 use serde::{Deserialize, Serialize};
 
@@ -35,10 +36,7 @@ async fn hello(_req: Request) -> &'static str {
 }
 
 fn query_number(req: &Request, name: &str) -> Option<u64> {
-    req.uri().query()?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name).then(|| value.parse().ok()).flatten()
-    })
+    req.query_param(name)?.parse().ok()
 }
 
 /// Records the raw body, answers `OK`.
@@ -70,10 +68,12 @@ async fn error(_req: Request) -> Result<&'static str, Error> {
     Err("test-functions: deliberate error".into())
 }
 
-/// Sleeps `?ms=N` milliseconds, then answers 200.
+/// Sleeps `?ms=N` milliseconds, then answers 200. It logs `sleeping N ms` first, so that a
+/// test knows the request is in the function.
 async fn sleep(req: Request) -> (StatusCode, String) {
     conformance_sleep().await;
     let ms = query_number(&req, "ms").unwrap_or(0);
+    tracing::info!("sleeping {ms} ms");
     tokio::time::sleep(Duration::from_millis(ms)).await;
     (StatusCode::OK, format!("slept {ms}ms"))
 }
@@ -131,9 +131,11 @@ struct ConformanceResponse {
     payload: ConformanceRequest,
 }
 
-/// The typed conformance check: `{"message": m}` answers `{"payload": {"message": m}}`.
+/// The typed conformance check: `{"message": m}` answers `{"payload": {"message": m}}`. The
+/// input is recorded too, so that a test can tell whether the function ran.
 async fn typed(request: ConformanceRequest) -> Result<ConformanceResponse, Error> {
     conformance_sleep().await;
+    std::fs::write(OUTPUT_FILE, serde_json::to_vec(&request)?)?;
     Ok(ConformanceResponse { payload: request })
 }
 

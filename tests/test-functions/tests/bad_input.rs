@@ -552,7 +552,7 @@ fn serve(target: &str, signature: &str) -> Target {
 }
 
 /// A good request; returns the marker the function recorded, if it records anything.
-fn good_request(target: &Target, name: &str, n: usize) -> Option<String> {
+fn good_request(target: &Target, name: &str, n: usize) -> String {
     let id = format!("good-{n}");
     let raw = match name {
         "cloudevent" | "legacyevent" => request(
@@ -572,8 +572,11 @@ fn good_request(target: &Target, name: &str, n: usize) -> Option<String> {
             ],
             br#"{"message":{"data":"aGk="}}"#,
         ),
-        "typed" => post_json(br#"{"message":"fine"}"#, "application/json"),
-        _ => request("POST", &[], b"fine"),
+        "typed" => post_json(
+            format!(r#"{{"message":"{id}"}}"#).as_bytes(),
+            "application/json",
+        ),
+        _ => request("POST", &[], id.as_bytes()),
     };
     let reply = parse(&send_raw(target.server.port, &raw)).expect("good reply");
     assert!(
@@ -582,7 +585,8 @@ fn good_request(target: &Target, name: &str, n: usize) -> Option<String> {
         reply.status,
         reply.text()
     );
-    matches!(name, "cloudevent" | "legacyevent").then_some(id)
+    // Every target records what it received, so the id shows that this request reached it.
+    id
 }
 
 fn recorded(target: &Target) -> String {
@@ -593,7 +597,7 @@ fn recorded(target: &Target) -> String {
 fn generated_bad_input_gets_4xx_with_a_message_and_the_server_keeps_serving() {
     let suites: Vec<(&str, &str, Vec<Case>)> = vec![
         (
-            "echo",
+            "http",
             "http",
             protocol_cases().into_iter().chain(body_cases()).collect(),
         ),
@@ -630,8 +634,14 @@ fn generated_bad_input_gets_4xx_with_a_message_and_the_server_keeps_serving() {
                         .unwrap_or_default()
                         .trim()
                         .to_owned();
+                    // hyper answers a broken request itself, with a status line and no body:
+                    // there the status must be the one for the problem and the reason phrase
+                    // its standard one. Past the HTTP layer, the framework's body says why.
                     let message_ok = if case.protocol {
-                        !reason.is_empty() || !reply.body.is_empty()
+                        let canonical = http::StatusCode::from_u16(reply.status)
+                            .ok()
+                            .and_then(|s| s.canonical_reason());
+                        matches!(reply.status, 400 | 431) && canonical == Some(reason.as_str())
                     } else {
                         !reply.text().trim().is_empty()
                     };
@@ -656,16 +666,14 @@ fn generated_bad_input_gets_4xx_with_a_message_and_the_server_keeps_serving() {
             }
             // The function never saw the bad input: what it recorded is still the last good
             // request's.
-            if let Some(id) = &last {
-                let seen = recorded(&target);
-                if !seen.contains(id.as_str()) {
-                    failures.push(format!(
-                        "{name}: {}: the function was invoked: {seen}",
-                        case.name
-                    ));
-                }
+            let seen = recorded(&target);
+            if !seen.contains(last.as_str()) {
+                failures.push(format!(
+                    "{name}: {}: the function was invoked: {seen}",
+                    case.name
+                ));
             }
-            last = good_request(&target, name, n + 1).or(last);
+            last = good_request(&target, name, n + 1);
         }
     }
     assert!(tried >= 500, "only {tried} cases");

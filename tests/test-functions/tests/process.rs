@@ -5,15 +5,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{command, free_port, get, run_to_exit, signal, start};
+use common::{Stream, command, free_port, get, run_to_exit, signal, start, start_on_free_port};
 
 #[test]
 fn env_selects_the_target_and_port() {
-    let port = free_port();
-    let mut cmd = command();
-    cmd.env("PORT", port.to_string())
-        .env("FUNCTION_TARGET", "sleep");
-    let server = start(cmd);
+    let (server, port) = start_on_free_port(|port| {
+        let mut cmd = command();
+        cmd.env("PORT", port.to_string())
+            .env("FUNCTION_TARGET", "sleep");
+        cmd
+    });
     assert_eq!(server.port, port);
     let reply = get(port, "/?ms=1").expect("request");
     assert_eq!((reply.status, reply.text().as_str()), (200, "slept 1ms"));
@@ -21,24 +22,26 @@ fn env_selects_the_target_and_port() {
 
 #[test]
 fn flags_beat_env() {
-    let (env_port, flag_port) = (free_port(), free_port());
-    let mut cmd = command();
-    cmd.env("PORT", env_port.to_string())
-        .env("FUNCTION_TARGET", "error")
-        .env("FUNCTION_SIGNATURE_TYPE", "cloudevent")
-        .args([
-            "--port",
-            &flag_port.to_string(),
-            "--target=echo",
-            "--signature-type",
-            "http",
-        ]);
-    let server = start(cmd);
+    // PORT names a port this test holds, so the binary could not bind it: a server that
+    // serves at all took its port from the flag.
+    let held = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let env_port = held.local_addr().expect("addr").port();
+    let (server, flag_port) = start_on_free_port(|flag_port| {
+        let mut cmd = command();
+        cmd.env("PORT", env_port.to_string())
+            .env("FUNCTION_TARGET", "error")
+            .env("FUNCTION_SIGNATURE_TYPE", "cloudevent")
+            .args([
+                "--port",
+                &flag_port.to_string(),
+                "--target=echo",
+                "--signature-type",
+                "http",
+            ]);
+        cmd
+    });
     assert_eq!(server.port, flag_port);
-    assert!(
-        get(env_port, "/").is_err(),
-        "the PORT from the environment must not be used"
-    );
+    assert_ne!(flag_port, env_port);
     let reply = common::request(
         flag_port,
         "POST",
@@ -57,7 +60,8 @@ fn unknown_target_exits_non_zero_before_binding() {
     let mut cmd = command();
     cmd.env("PORT", port.to_string())
         .env("FUNCTION_TARGET", "nope");
-    let (code, output) = run_to_exit(cmd);
+    let exited = run_to_exit(cmd);
+    let (code, output) = (exited.code, exited.stderr);
     assert_ne!(code, Some(0), "{output}");
     assert!(output.contains("\"nope\""), "{output}");
     for registered in [
@@ -81,7 +85,8 @@ fn mismatched_signature_type_exits_non_zero() {
     cmd.env("PORT", "0")
         .env("FUNCTION_TARGET", "echo")
         .env("FUNCTION_SIGNATURE_TYPE", "cloudevent");
-    let (code, output) = run_to_exit(cmd);
+    let exited = run_to_exit(cmd);
+    let (code, output) = (exited.code, exited.stderr);
     assert_ne!(code, Some(0), "{output}");
     assert!(
         output.contains("\"echo\"") && output.contains("cloudevent"),
@@ -93,19 +98,22 @@ fn mismatched_signature_type_exits_non_zero() {
 fn bad_configuration_says_what_to_fix() {
     let mut bad_port = command();
     bad_port.env("PORT", "http").env("FUNCTION_TARGET", "echo");
-    let (code, output) = run_to_exit(bad_port);
+    let exited = run_to_exit(bad_port);
+    let (code, output) = (exited.code, exited.stderr);
     assert_ne!(code, Some(0));
     assert!(output.contains("PORT"), "{output}");
 
     let mut bad_flag = command();
     bad_flag.arg("--bogus");
-    let (code, output) = run_to_exit(bad_flag);
+    let exited = run_to_exit(bad_flag);
+    let (code, output) = (exited.code, exited.stderr);
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("--bogus"), "{output}");
 
     let mut help = command();
     help.arg("--help");
-    let (code, output) = run_to_exit(help);
+    let exited = run_to_exit(help);
+    let (code, output) = (exited.code, exited.stdout);
     assert_eq!(code, Some(0));
     assert!(
         output.contains("--target") && output.contains("FUNCTION_TARGET"),
@@ -120,8 +128,7 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     let mut server = start(cmd);
     let port = server.port;
     let slow = std::thread::spawn(move || get(port, "/?ms=1500"));
-    // Wait until the request is in the function.
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_line(Stream::Stdout, |l| l.contains("sleeping 1500 ms"));
     signal(&server.child, libc::SIGTERM);
     let started = Instant::now();
     let reply = slow
@@ -144,8 +151,7 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
         get(port, "/").is_err(),
         "a new connection was accepted after shutdown"
     );
-    let lines: Vec<String> = server.lines.try_iter().collect();
-    assert!(lines.iter().any(|l| l.contains("draining")), "{lines:#?}");
+    server.wait_line(Stream::Stdout, |l| l.contains("draining"));
 }
 
 #[test]
@@ -160,13 +166,13 @@ fn panic_and_error_targets_answer_500_and_the_process_lives() {
             assert_eq!(reply.header("x-google-status"), Some(status_header));
             assert!(!reply.text().contains("deliberate"), "{}", reply.text());
         }
-        let output: String = {
-            std::thread::sleep(Duration::from_millis(100));
-            server.lines.try_iter().collect::<Vec<_>>().join("\n")
-        };
+        // The detail goes to the log (JSON on stdout), one entry per failure.
+        let entries = server.wait_lines(Stream::Stdout, 3, Duration::from_secs(10), |l| {
+            l.contains("deliberate")
+        });
         assert!(
-            output.contains("deliberate"),
-            "the log must carry the detail: {output}"
+            entries.iter().all(|e| e.contains("\"severity\":\"ERROR\"")),
+            "{entries:#?}"
         );
     }
 }
@@ -199,26 +205,71 @@ fn http_target_records_the_body_and_log_target_writes_lines() {
     let server = start(cmd);
     let reply = get(server.port, "/?lines=5").expect("request");
     assert_eq!(reply.status, 200);
-    std::thread::sleep(Duration::from_millis(100));
-    let lines: Vec<String> = server
-        .lines
-        .try_iter()
-        .filter(|l| l.starts_with("log line"))
-        .collect();
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let lines = server.wait_lines(Stream::Stdout, 5, Duration::from_secs(10), |l| {
+        l.starts_with("log line")
+    });
+    assert_eq!(
+        lines[4],
+        "log line 4 of 5: the quick brown fox jumps over the lazy dog"
+    );
+    assert!(
+        server
+            .drain_lines()
+            .iter()
+            .all(|l| !l.text.starts_with("log line")),
+        "no sixth line"
+    );
 }
 
 #[test]
 fn conformance_sleep_applies_to_every_target() {
-    let mut cmd = command();
-    cmd.env("PORT", "0")
-        .env("FUNCTION_TARGET", "echo")
-        .env("CONFORMANCE_SLEEP_MS", "400");
-    let server = start(cmd);
-    let started = Instant::now();
-    let reply = get(server.port, "/").expect("request");
-    assert_eq!(reply.status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    let listing = run_to_exit({
+        let mut cmd = command();
+        cmd.arg("--list-functions");
+        cmd
+    });
+    let targets: Vec<serde_json::Value> =
+        serde_json::from_str(listing.stdout.trim()).expect("--list-functions prints JSON");
+    assert!(targets.len() >= 11, "{targets:?}");
+    let event = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "sleepy"),
+        ("ce-source", "//pubsub.googleapis.com/projects/p/topics/t"),
+        ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
+        ("content-type", "application/json"),
+    ];
+    for target in &targets {
+        let name = target["name"].as_str().expect("name");
+        let signature = target["signatureType"].as_str().expect("signature type");
+        let dir = std::env::temp_dir().join(format!("ff-sleepy-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut cmd = command();
+        cmd.env("PORT", "0")
+            .env("FUNCTION_TARGET", name)
+            .env("CONFORMANCE_SLEEP_MS", "300")
+            .current_dir(&dir);
+        let server = start(cmd);
+        let started = Instant::now();
+        let reply = match signature {
+            "cloudevent" | "event" => {
+                common::request(server.port, "POST", "/", &event, br#"{"message":{}}"#)
+            }
+            "typed" => common::request(server.port, "POST", "/", &[], br#"{"message":"m"}"#),
+            _ => get(server.port, "/"),
+        }
+        .expect("request");
+        let elapsed = started.elapsed();
+        // Every target answers (success, or the 500 of `panic` and `error`), after the sleep.
+        assert!(
+            reply.status < 300 || reply.status == 500,
+            "{name}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(elapsed >= Duration::from_millis(300), "{name}: {elapsed:?}");
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Runs the binary through `sh -c '... exec'` so that `$$` is the PID the binary will have.
@@ -274,7 +325,7 @@ fn systemd_socket_activation_is_adopted() {
         server
             .startup
             .iter()
-            .any(|l| l.contains("socket activation")),
+            .any(|l| l.stream == Stream::Stdout && l.text.contains("socket activation")),
         "{:#?}",
         server.startup
     );
@@ -305,8 +356,11 @@ fn stale_or_bogus_handover_is_ignored_and_port_is_bound() {
     let lines = &server.startup;
     let rejected = lines
         .iter()
-        .filter(|l| l.contains("not adopting handed-over fd"))
+        .filter(|l| l.stream == Stream::Stdout && l.text.contains("not adopting handed-over fd"))
         .count();
     assert_eq!(rejected, 3, "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("(bound")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.text.contains("(bound")),
+        "{lines:#?}"
+    );
 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Conn, command, get, raise_fd_limit, rss_kib, signal, start};
+use common::{Conn, Stream, command, get, raise_fd_limit, rss_kib, signal, start};
 
 /// The count for a normal run, or a soak run's.
 fn scaled(normal: usize, soak: usize) -> usize {
@@ -67,7 +67,6 @@ fn a_slow_header_sender_is_cut_off_and_does_not_delay_others() {
         )
     });
     // Meanwhile other clients are served at once.
-    std::thread::sleep(Duration::from_millis(200));
     for _ in 0..20 {
         let started = Instant::now();
         let reply = get(port, "/?ms=0").expect("request");
@@ -121,7 +120,7 @@ fn a_thousand_idle_keep_alive_connections_do_not_block_new_requests() {
 }
 
 #[test]
-fn panics_interleaved_with_good_requests_cost_nothing_and_leak_nothing() {
+fn panics_interleaved_with_good_requests_leak_no_memory_and_no_detail() {
     // `http` panics are not available in one target, so two processes: panicking requests go
     // to `panic`, good ones to `sleep`, interleaved; memory is measured on the panicking one.
     let panicking = serve("panic", &[]);
@@ -170,10 +169,13 @@ fn sigterm_with_fifty_in_flight_requests_completes_them_all_and_refuses_new_ones
     let in_flight: Vec<_> = (0..50)
         .map(|_| std::thread::spawn(move || get(port, "/?ms=1500")))
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // All fifty are in the function before the signal.
+    server.wait_lines(Stream::Stdout, 50, Duration::from_secs(20), |l| {
+        l.contains("sleeping 1500 ms")
+    });
     let signalled = Instant::now();
     signal(&server.child, libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(100));
+    server.wait_line(Stream::Stdout, |l| l.contains("shutting down: draining"));
     let refused = TcpStream::connect(("127.0.0.1", port));
     assert!(
         refused.is_err(),
@@ -198,7 +200,7 @@ fn the_drain_bound_and_a_second_signal_force_the_exit() {
     let mut bounded = serve("sleep", &[("TEST_SHUTDOWN_TIMEOUT_MS", "500")]);
     let port = bounded.port;
     let slow = std::thread::spawn(move || get(port, "/?ms=30000"));
-    std::thread::sleep(Duration::from_millis(300));
+    bounded.wait_line(Stream::Stdout, |l| l.contains("sleeping 30000 ms"));
     let signalled = Instant::now();
     signal(&bounded.child, libc::SIGTERM);
     let status =
@@ -218,9 +220,9 @@ fn the_drain_bound_and_a_second_signal_force_the_exit() {
     let mut impatient = serve("sleep", &[("TEST_SHUTDOWN_TIMEOUT_MS", "60000")]);
     let port = impatient.port;
     let slow = std::thread::spawn(move || get(port, "/?ms=30000"));
-    std::thread::sleep(Duration::from_millis(300));
+    impatient.wait_line(Stream::Stdout, |l| l.contains("sleeping 30000 ms"));
     signal(&impatient.child, libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
+    impatient.wait_line(Stream::Stdout, |l| l.contains("shutting down: draining"));
     assert!(
         impatient.child.try_wait().expect("wait").is_none(),
         "exited before the second signal"
@@ -273,9 +275,11 @@ fn memory_is_flat_over_a_hundred_thousand_requests_and_bounded_under_200_connect
     let port = sleeper.port;
     let idle_rss = rss_kib(sleeper.child.id());
     let requests: Vec<_> = (0..200)
-        .map(|_| std::thread::spawn(move || get(port, "/?ms=1000")))
+        .map(|_| std::thread::spawn(move || get(port, "/?ms=3000")))
         .collect();
-    std::thread::sleep(Duration::from_millis(600));
+    sleeper.wait_lines(Stream::Stdout, 200, Duration::from_secs(20), |l| {
+        l.contains("sleeping 3000 ms")
+    });
     let busy_rss = rss_kib(sleeper.child.id());
     for request in requests {
         assert_eq!(
@@ -293,26 +297,45 @@ fn memory_is_flat_over_a_hundred_thousand_requests_and_bounded_under_200_connect
 }
 
 #[test]
-fn requests_cannot_reach_files_the_function_does_not_serve() {
-    let server = serve("echo", &[]);
-    for path in [
+fn paths_are_the_functions_business_and_only_the_exact_ignored_routes_are_refused() {
+    // The framework serves no files and interprets no path: every one of these reaches the
+    // function (`http` records the body it got), byte for byte, and none is answered from
+    // the file system or by the ignored-route rule.
+    let dir = std::env::temp_dir().join(format!("ff-paths-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut cmd = command();
+    cmd.env("PORT", "0")
+        .env("FUNCTION_TARGET", "http")
+        .current_dir(&dir);
+    let server = start(cmd);
+    for (n, path) in [
         "/../../../../etc/passwd",
         "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
         "/..%2f..%2f..%2fetc%2fpasswd",
         "//etc/passwd",
         "/robots.txt/../../etc/passwd",
+        "/favicon.ico.bak",
         "/proc/self/environ",
-    ] {
-        let reply = get(server.port, path).expect("request");
-        let body = reply.text();
+    ]
+    .iter()
+    .enumerate()
+    {
+        let marker = format!("request {n}");
+        let reply =
+            common::request(server.port, "POST", path, &[], marker.as_bytes()).expect("request");
+        assert_eq!((reply.status, reply.text().as_str()), (200, "OK"), "{path}");
+        let recorded = std::fs::read_to_string(dir.join("function_output.json")).expect("recorded");
+        assert_eq!(recorded, marker, "{path} did not reach the function");
+    }
+    for path in ["/robots.txt", "/favicon.ico"] {
+        let _ = std::fs::remove_file(dir.join("function_output.json"));
+        let reply = common::request(server.port, "POST", path, &[], b"ignored").expect("request");
+        assert_eq!(reply.status, 404, "{path}");
         assert!(
-            !body.contains("root:") && !body.contains("PATH="),
-            "{path} leaked: {body}"
-        );
-        assert!(
-            reply.status == 200 || reply.status == 400 || reply.status == 404,
-            "{path}: {}",
-            reply.status
+            !dir.join("function_output.json").exists(),
+            "{path} reached the function"
         );
     }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,21 +1,41 @@
-//! Starting `test-functions` as a real process and talking HTTP/1.1 to it over loopback.
+//! Starting `test-functions` as a real process and talking HTTP to it over loopback with
+//! hyper's client. What the process writes is kept per stream, so a test can tell a line on
+//! stdout from one on stderr.
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+
+/// Which stream of the process a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One line the process wrote.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub stream: Stream,
+    pub text: String,
+}
 
 /// A running `test-functions` process, killed when dropped.
 pub struct Server {
     pub child: Child,
     pub port: u16,
     /// The lines written up to and including the "serving on" line.
-    pub startup: Vec<String>,
-    /// Every later line the process writes to stdout and stderr.
-    pub lines: mpsc::Receiver<String>,
+    pub startup: Vec<Line>,
+    /// Every later line the process writes.
+    pub lines: mpsc::Receiver<Line>,
 }
 
 impl Drop for Server {
@@ -25,7 +45,46 @@ impl Drop for Server {
     }
 }
 
-/// A server working in a directory of its own (where the `http`, `cloudevent` and
+impl Server {
+    /// Waits until `count` lines of `stream` satisfy `matches`, and returns them; fails the
+    /// test after `within`. Lines that do not match are dropped.
+    pub fn wait_lines(
+        &self,
+        stream: Stream,
+        count: usize,
+        within: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut found = Vec::new();
+        let mut seen = Vec::new();
+        while found.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.stream == stream && matches(&line.text) => found.push(line.text),
+                Ok(line) => seen.push(line.text),
+                Err(_) => panic!(
+                    "{} of {count} expected lines on {stream:?} within {within:?}; found {found:#?}, other lines {seen:#?}",
+                    found.len()
+                ),
+            }
+        }
+        found
+    }
+
+    /// Waits for one line of `stream` that satisfies `matches`.
+    pub fn wait_line(&self, stream: Stream, matches: impl Fn(&str) -> bool) -> String {
+        self.wait_lines(stream, 1, Duration::from_secs(20), matches)
+            .remove(0)
+    }
+
+    /// Every line written so far, without waiting.
+    pub fn drain_lines(&self) -> Vec<Line> {
+        self.lines.try_iter().collect()
+    }
+}
+
+/// A server working in a directory of its own (where the `http`, `typed`, `cloudevent` and
 /// `legacyevent` targets write `function_output.json`), removed when dropped.
 pub struct InDir {
     pub server: Server,
@@ -68,6 +127,7 @@ pub fn command() -> Command {
         "TEST_HEADER_TIMEOUT_MS",
         "TEST_BODY_IDLE_TIMEOUT_MS",
         "TEST_BODY_LIMIT",
+        "FUNCTION_LOG_FORMAT",
     ] {
         command.env_remove(name);
     }
@@ -75,55 +135,82 @@ pub fn command() -> Command {
     command
 }
 
+fn forward(stream: impl Read + Send + 'static, which: Stream, to: mpsc::Sender<Line>) {
+    std::thread::spawn(move || {
+        for text in BufReader::new(stream).lines().map_while(Result::ok) {
+            if to
+                .send(Line {
+                    stream: which,
+                    text,
+                })
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
 /// Starts `command` and waits for its "serving on" line to learn the port.
-pub fn start(mut command: Command) -> Server {
+pub fn start(command: Command) -> Server {
+    match try_start(command) {
+        Ok(server) => server,
+        Err(seen) => panic!("test-functions did not start serving; output: {seen:#?}"),
+    }
+}
+
+/// Starts `command`; the lines it wrote when it exits (or stalls) before serving.
+fn try_start(mut command: Command) -> Result<Server, Vec<Line>> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn test-functions");
     let (tx, rx) = mpsc::channel();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+    if let Some(stdout) = child.stdout.take() {
+        forward(stdout, Stream::Stdout, tx.clone());
+    }
+    if let Some(stderr) = child.stderr.take() {
+        forward(stderr, Stream::Stderr, tx);
     }
     let mut seen = Vec::new();
     loop {
+        // Both pipes closing (the process exited) ends the wait as surely as the timeout.
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => {
-                let port = serving_port(&line);
+                let port = serving_port(&line.text);
                 seen.push(line);
                 if let Some(port) = port {
-                    return Server {
+                    return Ok(Server {
                         child,
                         port,
                         startup: seen,
                         lines: rx,
-                    };
+                    });
                 }
             }
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("test-functions did not start serving; output: {seen:#?}");
+                return Err(seen);
             }
         }
     }
+}
+
+/// Starts the command `make` builds for a port that was free a moment before; when something
+/// took the port in between (the binary then exits with "cannot listen on port"), it tries
+/// again with another.
+pub fn start_on_free_port(make: impl Fn(u16) -> Command) -> (Server, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        match try_start(make(port)) {
+            Ok(server) => return (server, port),
+            Err(seen)
+                if seen
+                    .iter()
+                    .any(|l| l.text.contains("cannot listen on port")) => {}
+            Err(seen) => panic!("test-functions did not start serving; output: {seen:#?}"),
+        }
+    }
+    panic!("no free port could be bound in 5 tries");
 }
 
 /// The port in a line like `... serving on [::]:8080 (bound)`.
@@ -133,18 +220,24 @@ pub fn serving_port(line: &str) -> Option<u16> {
     address.rsplit(':').next()?.parse().ok()
 }
 
-/// What a process printed and how it ended, for processes expected to exit.
-pub fn run_to_exit(mut command: Command) -> (Option<i32>, String) {
-    let output = command.output().expect("run test-functions");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
+/// How a process that was expected to exit ended, and what it wrote where.
+#[derive(Debug)]
+pub struct Exited {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// A response read off the wire.
+pub fn run_to_exit(mut command: Command) -> Exited {
+    let output = command.output().expect("run test-functions");
+    Exited {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A response.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
@@ -163,9 +256,72 @@ impl Reply {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    fn from_response(response: http::Response<Bytes>) -> Reply {
+        let (parts, body) = response.into_parts();
+        Reply {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
 }
 
-/// One request on a fresh connection (`Connection: close`).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn io_error(error: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(error.to_string())
+}
+
+fn build(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<http::Request<Full<Bytes>>> {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(io_error)
+}
+
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> std::io::Result<Reply> {
+    let response = sender.send_request(request).await.map_err(io_error)?;
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(Duration::from_secs(30), body.collect())
+        .await
+        .map_err(io_error)?
+        .map_err(io_error)?
+        .to_bytes();
+    Ok(Reply::from_response(http::Response::from_parts(
+        parts, body,
+    )))
+}
+
+/// One request on a fresh connection.
 pub fn request(
     port: u16,
     method: &str,
@@ -173,80 +329,67 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Reply> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse(&raw)
+    let request = build(method, path, headers, body)?;
+    runtime().block_on(async move {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(io_error)?;
+        let driver = tokio::spawn(connection);
+        let reply = tokio::time::timeout(Duration::from_secs(60), exchange(&mut sender, request))
+            .await
+            .map_err(io_error)?;
+        driver.abort();
+        reply
+    })
 }
 
 pub fn get(port: u16, path: &str) -> std::io::Result<Reply> {
     request(port, "GET", path, &[], b"")
 }
 
-/// Parses a complete HTTP/1.1 response (Content-Length or chunked or until close).
+/// Parses a response read off the wire by a test that sent raw bytes: the head with
+/// `httparse`, the body by its `Content-Length` (the framework sends no chunked answer to a
+/// request it refuses).
 pub fn parse(raw: &[u8]) -> std::io::Result<Reply> {
-    let invalid =
-        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no status"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let rest = &raw[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        let mut body = Vec::new();
-        let mut at = 0;
-        loop {
-            let end = rest[at..]
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or_else(|| invalid("bad chunk"))?;
-            let size =
-                usize::from_str_radix(String::from_utf8_lossy(&rest[at..at + end]).trim(), 16)
-                    .map_err(|_| invalid("bad chunk size"))?;
-            at += end + 2;
-            if size == 0 {
-                break;
-            }
-            body.extend_from_slice(
-                rest.get(at..at + size)
-                    .ok_or_else(|| invalid("short chunk"))?,
-            );
-            at += size + 2;
-        }
-        body
-    } else {
-        rest.to_vec()
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(raw).map_err(io_error)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return Err(io_error("incomplete response head")),
     };
-    Ok(Reply {
+    let status = response.code.ok_or_else(|| io_error("no status"))?;
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let rest = &raw[head_len..];
+    let reply = Reply {
         status,
         headers,
-        body,
-    })
+        body: Vec::new(),
+    };
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        return Err(io_error("unexpected chunked answer"));
+    }
+    let length = match reply.header("content-length") {
+        Some(value) => value.trim().parse::<usize>().map_err(io_error)?,
+        None => rest.len(),
+    };
+    let body = rest
+        .get(..length)
+        .ok_or_else(|| io_error("body shorter than Content-Length"))?
+        .to_vec();
+    Ok(Reply { body, ..reply })
 }
 
 /// A port that was free a moment ago.
@@ -267,65 +410,32 @@ pub fn signal(child: &Child, signal: i32) {
 
 /// A keep-alive HTTP/1.1 connection for many requests in a row.
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    runtime: tokio::runtime::Runtime,
+    sender: SendRequest<Full<Bytes>>,
 }
 
 impl Conn {
     pub fn open(port: u16) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            reader: BufReader::new(stream),
-        })
+        let runtime = runtime();
+        let sender = runtime.block_on(async {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            stream.set_nodelay(true)?;
+            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(io_error)?;
+            tokio::spawn(connection);
+            Ok::<_, std::io::Error>(sender)
+        })?;
+        Ok(Conn { runtime, sender })
     }
 
-    /// Sends a request and reads the response (Content-Length bodies only).
+    /// Sends a request on this connection and reads the response.
     pub fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<Reply> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        let mut status_line = String::new();
-        if self.reader.read_line(&mut status_line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, status_line.clone())
-            })?;
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            self.reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                headers.push((k.trim().to_owned(), v.trim().to_owned()));
-            }
-        }
-        let length = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(Reply {
-            status,
-            headers,
-            body,
+        let request = build(method, path, &[], body)?;
+        let Conn { runtime, sender } = self;
+        runtime.block_on(async {
+            sender.ready().await.map_err(io_error)?;
+            exchange(sender, request).await
         })
     }
 }
