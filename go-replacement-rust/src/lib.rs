@@ -57,6 +57,7 @@ pub mod events;
 mod listen;
 pub mod log;
 mod request;
+mod response;
 mod server;
 mod signature;
 pub mod testing;
@@ -70,7 +71,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use body::{Body, IntoResponse, Json, Response};
+pub use body::{Body, Response};
+pub use response::{IntoResponse, Json};
 pub use bytes::Bytes;
 /// Attributes that mark functions for the converter (`ff-rust convert`), which generates
 /// the `main` that registers them: `#[functions_framework::register::http]`,
