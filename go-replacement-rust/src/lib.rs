@@ -72,8 +72,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use body::{Body, Response};
-pub use response::{IntoResponse, Json};
 pub use bytes::Bytes;
+pub use response::{IntoResponse, Json};
 /// Attributes that mark functions for the converter (`ff-rust convert`), which generates
 /// the `main` that registers them: `#[functions_framework::register::http]`,
 /// `cloud_event`, `event`, `typed`, each with an optional `name = "..."`.

@@ -6,7 +6,6 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::{Body, Error, Response};
 
-
 /// Anything a function may return: it becomes the HTTP response.
 ///
 /// Implemented for `String` and `&'static str` (`text/plain`), `Vec<u8>` and [`Bytes`]
