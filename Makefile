@@ -117,6 +117,9 @@ check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-e
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
+	@# Panics in the profile that ships: named frames, memory back to idle.
+	cargo build --release -p test-functions
+	cargo test -p test-functions --test release_panics -- --ignored
 	cargo build -p shim-node -p test-functions
 	$(MAKE) function.zip
 	$(MAKE) package LAUNCHER=direct FUNCTION_ZIP=build/function-direct.zip PACKAGE=build/package-direct

@@ -1,15 +1,19 @@
-//! The per-invocation context: execution id, trace context and deadline.
+//! The per-invocation context: execution id, trace context, deadline and what Error
+//! Reporting wants to know of the request; and [`spawn`], which carries it into new tasks.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use tracing::Instrument;
 
 /// What the platform tells a function about the invocation it is serving.
 ///
 /// Any code running inside an invocation, whatever the signature, gets it from
-/// [`Context::current`].
+/// [`Context::current`], in the invocation's task and in tasks started with [`spawn`] (or
+/// wrapped in [`Context::scope`]).
 ///
 /// ```
 /// use functions_framework::{Context, Request};
@@ -32,6 +36,21 @@ struct Inner {
     execution_id: std::sync::OnceLock<String>,
     trace: Option<TraceContext>,
     deadline: Option<Instant>,
+    request: Option<RequestInfo>,
+    /// The invocation's own span id (16 hex digits), when the framework traces it: logs name
+    /// it instead of the caller's.
+    span_id: Option<String>,
+}
+
+/// The request, as Error Reporting's `httpRequest` context describes it. Only cheap clones
+/// are taken here; the strings are made when an error is reported.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestInfo {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) referrer: Option<HeaderValue>,
+    pub(crate) remote_ip: Option<IpAddr>,
 }
 
 /// The distributed-trace position of an invocation, from the `traceparent` header (W3C) or
@@ -77,6 +96,16 @@ impl Context {
         self.inner.deadline
     }
 
+    /// The invocation's own span id, when the framework traces invocations (OpenTelemetry);
+    /// else `None` and logs name the caller's span.
+    pub(crate) fn span_id(&self) -> Option<&str> {
+        self.inner.span_id.as_deref()
+    }
+
+    pub(crate) fn request(&self) -> Option<&RequestInfo> {
+        self.inner.request.as_ref()
+    }
+
     /// The context of the invocation the calling task is serving, if any.
     ///
     /// ```
@@ -99,6 +128,16 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
     ) -> Self {
+        Context::with_parts(execution_id, trace, deadline, None, None)
+    }
+
+    fn with_parts(
+        execution_id: Option<String>,
+        trace: Option<TraceContext>,
+        deadline: Option<Instant>,
+        request: Option<RequestInfo>,
+        span_id: Option<String>,
+    ) -> Self {
         let slot = std::sync::OnceLock::new();
         if let Some(id) = execution_id {
             let _ = slot.set(id);
@@ -108,37 +147,118 @@ impl Context {
                 execution_id: slot,
                 trace,
                 deadline,
+                request,
+                span_id,
             }),
         }
     }
 
+    /// The context of a request: its headers, what Error Reporting wants of it, the peer's
+    /// address, and the invocation's own span id when it is traced.
+    pub(crate) fn from_request(
+        parts: &http::request::Parts,
+        remote_ip: Option<IpAddr>,
+        timeout: Option<Duration>,
+        span_id: Option<String>,
+    ) -> Self {
+        let (execution_id, trace) = read_headers(&parts.headers);
+        let request = RequestInfo {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            user_agent: parts.headers.get(header::USER_AGENT).cloned(),
+            referrer: parts.headers.get(header::REFERER).cloned(),
+            // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`.
+            remote_ip: remote_ip.map(|ip| ip.to_canonical()),
+        };
+        Context::with_parts(
+            execution_id,
+            trace,
+            timeout.map(|t| Instant::now() + t),
+            Some(request),
+            span_id,
+        )
+    }
+
+    #[cfg(test)]
     pub(crate) fn from_headers(headers: &HeaderMap, timeout: Option<Duration>) -> Self {
-        let execution_id = headers
-            .get(&EXECUTION_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map(str::to_owned);
-        let trace = headers
-            .get(&TRACEPARENT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_traceparent)
-            .or_else(|| {
-                headers
-                    .get(&CLOUD_TRACE_CONTEXT)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_cloud_trace_context)
-            });
+        let (execution_id, trace) = read_headers(headers);
         Context::new(execution_id, trace, timeout.map(|t| Instant::now() + t))
     }
 
-    /// Runs `future` with `self` as [`Context::current`].
-    pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+    /// Runs `future` with `self` as [`Context::current`]: for tasks an invocation starts
+    /// itself (see [`spawn`], which does this and carries the tracing span too).
+    ///
+    /// ```
+    /// use functions_framework::{Context, Request};
+    ///
+    /// async fn hello(_req: Request) -> String {
+    ///     let ctx = Context::current().expect("inside an invocation");
+    ///     let (tx, rx) = tokio::sync::oneshot::channel();
+    ///     std::thread::spawn(move || {
+    ///         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    ///         let id = runtime.block_on(ctx.scope(async {
+    ///             Context::current().map(|c| c.execution_id().to_owned())
+    ///         }));
+    ///         let _ = tx.send(id);
+    ///     });
+    ///     rx.await.ok().flatten().unwrap_or_default()
+    /// }
+    /// # let _ = hello;
+    /// ```
+    pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
         CURRENT.scope(self, future)
     }
 
     /// Runs `f` with `self` as [`Context::current`].
     pub(crate) fn sync_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         CURRENT.sync_scope(self.clone(), f)
+    }
+}
+
+/// The execution id and trace context a request's headers carry.
+fn read_headers(headers: &HeaderMap) -> (Option<String>, Option<TraceContext>) {
+    let execution_id = headers
+        .get(&EXECUTION_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned);
+    let trace = headers
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+        .or_else(|| {
+            headers
+                .get(&CLOUD_TRACE_CONTEXT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_cloud_trace_context)
+        });
+    (execution_id, trace)
+}
+
+/// Spawns a task that stays part of the calling invocation: inside it, [`Context::current`]
+/// is the invocation's context and the current tracing span is the invocation's (so its logs
+/// carry the same execution id and trace). Outside an invocation it is `tokio::spawn`.
+///
+/// ```
+/// use functions_framework::{Context, Request};
+///
+/// async fn hello(_req: Request) -> String {
+///     let task = functions_framework::spawn(async {
+///         Context::current().map(|ctx| ctx.execution_id().to_owned())
+///     });
+///     task.await.ok().flatten().unwrap_or_default()
+/// }
+/// # let _ = hello;
+/// ```
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let span = tracing::Span::current();
+    match Context::current() {
+        Some(context) => tokio::spawn(context.scope(future).instrument(span)),
+        None => tokio::spawn(future.instrument(span)),
     }
 }
 

@@ -112,7 +112,15 @@ pub(crate) fn function_error(error: &Error) -> Response {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "function returned an error");
+    crate::log::report(
+        &crate::log::ErrorReport {
+            message: format!("function returned an error: {chain}"),
+            function_name: Some(crate::log::service::function().to_owned()),
+            file_path: None,
+            line_number: None,
+        },
+        crate::Context::current().as_ref(),
+    );
     let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, ERROR_BODY);
     response
         .headers_mut()

@@ -56,6 +56,7 @@ mod error;
 pub mod events;
 mod listen;
 pub mod log;
+mod panic;
 mod request;
 mod response;
 mod server;
@@ -93,7 +94,7 @@ pub mod register {
 pub use cloudevents;
 pub use cloudevents::{AttributesReader, Event};
 pub use config::{SignatureType, UnknownSignatureType};
-pub use context::{Context, TraceContext};
+pub use context::{Context, TraceContext, spawn};
 pub use http;
 pub use request::RequestExt;
 pub use signature::cloudevent::{CloudEvent, EventDataError, FromCloudEvent};
@@ -137,6 +138,7 @@ pub struct Functions {
     overrides: Overrides,
     limits: Limits,
     listeners: Vec<std::net::TcpListener>,
+    on_shutdown: Option<server::ShutdownHook>,
 }
 
 struct Registered {
@@ -180,6 +182,7 @@ impl Functions {
                 shutdown_timeout: Duration::from_secs(10),
             },
             listeners: Vec::new(),
+            on_shutdown: None,
         }
     }
 
@@ -465,6 +468,31 @@ impl Functions {
         self
     }
 
+    /// Runs `hook` once on SIGTERM or SIGINT, after in-flight requests have drained and
+    /// before `serve` returns, within what is left of the shutdown timeout: for flushing
+    /// buffers, closing pools and the like.
+    ///
+    /// ```no_run
+    /// use functions_framework::{Functions, Request};
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), functions_framework::Error> {
+    ///     Functions::new()
+    ///         .http("hello", |_req: Request| async { "hi" })
+    ///         .on_shutdown(|| async { tracing::info!("flushing the batch") })
+    ///         .serve()
+    ///         .await
+    /// }
+    /// ```
+    pub fn on_shutdown<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_shutdown = Some(Box::new(move || Box::pin(hook())));
+        self
+    }
+
     /// Serves on this listener instead of binding `PORT` (tests bind `127.0.0.1:0`).
     ///
     /// ```no_run
@@ -505,7 +533,7 @@ impl Functions {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        log::init();
+        log::init().map_err(|e| StartupError(e.to_string()))?;
         let config = match config::resolve(&self.overrides, args, env) {
             Ok(config) => config,
             Err(ConfigError::Flags(error)) => error.exit(),
@@ -545,10 +573,13 @@ impl Functions {
             sockets.origin,
             if listen::from_shim() { ", exec'd from Node.js" } else { "" },
         );
+        log::service::set_function(&name);
         let server = Server {
+            name: Arc::from(name.as_str()),
             function,
             timeout: config.timeout,
             limits: self.limits.clone(),
+            on_shutdown: std::sync::Mutex::new(self.on_shutdown.take()),
         };
         Arc::new(server).run(sockets).await?;
         Ok(())

@@ -3,8 +3,9 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use crate::Response;
 use crate::context::Context;
 use crate::error::{self, Rejection};
 use crate::listen::Sockets;
-use crate::signature::Invoke;
+use crate::signature::{BoxFuture, Invoke};
 
 /// Server settings that do not come from flags or the environment.
 #[derive(Debug, Clone)]
@@ -38,15 +39,25 @@ pub(crate) struct Limits {
 /// Request headers beyond this get 431, as Node.js (the platform's own runtime) does.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// Code to run once the server has drained, before the process exits.
+pub(crate) type ShutdownHook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
+
 pub(crate) struct Server {
+    /// The name the function is registered under.
+    pub(crate) name: Arc<str>,
     pub(crate) function: Arc<dyn Invoke>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) limits: Limits,
+    pub(crate) on_shutdown: std::sync::Mutex<Option<ShutdownHook>>,
 }
 
 impl Server {
     /// Answers one request. Never fails: every outcome is a response.
-    async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Response {
+    async fn handle(
+        self: Arc<Self>,
+        request: hyper::Request<Incoming>,
+        remote: Option<SocketAddr>,
+    ) -> Response {
         let path = request.uri().path();
         if path == "/robots.txt" || path == "/favicon.ico" {
             return error::status_only(StatusCode::NOT_FOUND);
@@ -71,7 +82,7 @@ impl Server {
                 Err(response) => return response,
             }
         };
-        let context = Context::from_headers(&parts.headers, self.timeout);
+        let context = Context::from_request(&parts, remote.map(|a| a.ip()), self.timeout, None);
         self.invoke(context, http::Request::from_parts(parts, body))
             .await
     }
@@ -87,31 +98,41 @@ impl Server {
         let Ok(future) = started else {
             return error::crash();
         };
-        let call = context.scope(AssertUnwindSafe(future).catch_unwind());
-        let outcome = match self.timeout {
-            // Boxed: a timer entry is large, and most deployments outside Cloud Run have no
-            // deadline.
-            Some(timeout) => match Box::pin(tokio::time::timeout(timeout, call)).await {
-                Ok(outcome) => outcome,
-                Err(_) => return error::deadline_exceeded(timeout),
-            },
-            None => call.await,
-        };
-        match outcome {
-            Ok(Ok(mut response)) => {
-                // Responses must not be cached by an ETag (Functions Framework contract).
-                response.headers_mut().remove(header::ETAG);
-                response
+        // The invocation's span: spans and logs of its code nest under it, in tasks it starts
+        // with `spawn` too.
+        let span = tracing::info_span!("function", name = %self.name);
+        let timeout = self.timeout;
+        // Everything from here runs in the invocation's scope, so that what it logs (the
+        // error report, the deadline) carries the invocation's context.
+        let run = async move {
+            let call =
+                tracing::Instrument::instrument(AssertUnwindSafe(future).catch_unwind(), span);
+            let outcome = match timeout {
+                // Boxed: a timer entry is large, and most deployments outside Cloud Run have
+                // no deadline.
+                Some(timeout) => match Box::pin(tokio::time::timeout(timeout, call)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => return error::deadline_exceeded(timeout),
+                },
+                None => call.await,
+            };
+            match outcome {
+                Ok(Ok(mut response)) => {
+                    // Responses must not be cached by an ETag (Functions Framework contract).
+                    response.headers_mut().remove(header::ETAG);
+                    response
+                }
+                Ok(Err(failed)) => failed.into_response(),
+                Err(_panic) => error::crash(),
             }
-            Ok(Err(failed)) => failed.into_response(),
-            Err(_panic) => error::crash(),
-        }
+        };
+        context.scope(run).await
     }
 
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests for at most
     /// `shutdown_timeout`.
     pub(crate) async fn run(self: Arc<Self>, sockets: Sockets) -> io::Result<()> {
-        install_panic_hook();
+        crate::panic::install_hook();
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
 
@@ -151,27 +172,45 @@ impl Server {
             "shutting down: draining"
         );
         let bound = self.limits.shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + bound;
         tokio::select! {
-            () = graceful.shutdown() => {
-                tracing::info!("all connections drained");
-                Ok(())
-            }
-            () = tokio::time::sleep(bound) => {
+            () = graceful.shutdown() => tracing::info!("all connections drained"),
+            () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!(bound_secs = bound.as_secs_f64(), "drain bound reached: exiting with requests unfinished");
-                Ok(())
             }
             _ = terminate.recv() => force_exit("SIGTERM"),
             _ = interrupt.recv() => force_exit("SIGINT"),
         }
+        let hook = self
+            .on_shutdown
+            .lock()
+            .ok()
+            .and_then(|mut hook| hook.take());
+        if let Some(hook) = hook {
+            // What is left of the bound; a hook that started late still gets a moment.
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(100));
+            tokio::select! {
+                () = hook() => tracing::info!("shutdown hook finished"),
+                () = tokio::time::sleep(left) => {
+                    tracing::warn!(left_secs = left.as_secs_f64(), "shutdown hook did not finish within the shutdown timeout");
+                }
+                _ = terminate.recv() => force_exit("SIGTERM"),
+                _ = interrupt.recv() => force_exit("SIGINT"),
+            }
+        }
+        Ok(())
     }
 
     /// Serves one connection on a task of its own, watched for graceful shutdown.
     fn serve_connection(self: &Arc<Self>, stream: TcpStream, graceful: &GracefulShutdown) {
         let _ = stream.set_nodelay(true);
+        let remote = stream.peer_addr().ok();
         let server = Arc::clone(self);
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
-            server.handle(request).map(Ok::<_, Infallible>)
+            server.handle(request, remote).map(Ok::<_, Infallible>)
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -252,33 +291,6 @@ async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes
 fn force_exit(signal: &str) -> ! {
     tracing::warn!(signal, "second signal during shutdown: exiting now");
     std::process::exit(1)
-}
-
-/// Panics inside an invocation are logged as one entry with the message, the location, the
-/// execution id and a backtrace (JSON on stdout, or text on stderr: see `log::panic`); other
-/// panics go to the previous hook.
-fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let Some(context) = Context::current() else {
-                return previous(info);
-            };
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
-                .unwrap_or_default();
-            let backtrace = std::backtrace::Backtrace::force_capture();
-            crate::log::panic(&context, &message, &location, &backtrace);
-        }));
-    });
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use functions_framework::http::{HeaderValue, StatusCode, header};
 use functions_framework::{
-    AttributesReader, Error, Event, EventContext, Functions, IntoResponse, Request, RequestExt,
-    Response,
+    AttributesReader, Context, Error, Event, EventContext, Functions, IntoResponse, Request,
+    RequestExt, Response,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ async fn error(_req: Request) -> Result<&'static str, Error> {
 async fn sleep(req: Request) -> (StatusCode, String) {
     conformance_sleep().await;
     let ms = query_number(&req, "ms").unwrap_or(0);
-    tracing::info!("sleeping {ms} ms");
+    tracing::info!(ms, "sleeping {ms} ms");
     tokio::time::sleep(Duration::from_millis(ms)).await;
     (StatusCode::OK, format!("slept {ms}ms"))
 }
@@ -95,6 +95,22 @@ async fn log(req: Request) -> Result<Response, Error> {
         .headers_mut()
         .insert("x-lines", HeaderValue::from(lines));
     Ok(response)
+}
+
+/// Answers the execution id that code sees inside a task spawned by a task the function
+/// spawned, after `?ms=N` milliseconds (so that concurrent invocations overlap).
+async fn spawned_context(req: Request) -> Result<String, Error> {
+    conformance_sleep().await;
+    let ms = query_number(&req, "ms").unwrap_or(0);
+    let outer = functions_framework::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let inner = functions_framework::spawn(async {
+            tracing::info!("inside a spawned task");
+            Context::current().map(|ctx| ctx.execution_id().to_owned())
+        });
+        inner.await.ok().flatten()
+    });
+    Ok(outer.await?.unwrap_or_else(|| "no context".to_owned()))
 }
 
 /// Records the event as structured-mode JSON.
@@ -164,8 +180,15 @@ async fn main() -> Result<(), Error> {
     {
         functions = functions.body_limit(limit);
     }
+    if let Some(hook) = millis("TEST_SHUTDOWN_HOOK_MS") {
+        functions = functions.on_shutdown(move || async move {
+            tokio::time::sleep(hook).await;
+            tracing::info!("shutdown hook ran");
+        });
+    }
     functions
         .http("http", http)
+        .http("spawned_context", spawned_context)
         .http("hello", hello)
         .http("echo", echo)
         .http("panic", panic)

@@ -127,7 +127,9 @@ pub fn command() -> Command {
         "TEST_HEADER_TIMEOUT_MS",
         "TEST_BODY_IDLE_TIMEOUT_MS",
         "TEST_BODY_LIMIT",
+        "TEST_SHUTDOWN_HOOK_MS",
         "FUNCTION_LOG_FORMAT",
+        "K_REVISION",
     ] {
         command.env_remove(name);
     }
