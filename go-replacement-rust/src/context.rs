@@ -37,9 +37,9 @@ struct Inner {
     trace: Option<TraceContext>,
     deadline: Option<Instant>,
     request: Option<RequestInfo>,
-    /// The invocation's own span id (16 hex digits), when the framework traces it: logs name
-    /// it instead of the caller's.
-    span_id: Option<String>,
+    /// The invocation's own trace and span ids (hex), when the framework traces it: logs
+    /// name its span instead of the caller's, and its trace when the caller sent none.
+    traced: std::sync::OnceLock<(String, String)>,
 }
 
 /// The request, as Error Reporting's `httpRequest` context describes it. Only cheap clones
@@ -78,6 +78,7 @@ tokio::task_local! {
 pub(crate) const EXECUTION_ID_HEADER: HeaderName = HeaderName::from_static("function-execution-id");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
+const CE_TRACEPARENT: HeaderName = HeaderName::from_static("ce-traceparent");
 
 impl Context {
     /// The execution id: the `Function-Execution-Id` header, or a fresh id.
@@ -99,7 +100,20 @@ impl Context {
     /// The invocation's own span id, when the framework traces invocations (OpenTelemetry);
     /// else `None` and logs name the caller's span.
     pub(crate) fn span_id(&self) -> Option<&str> {
-        self.inner.span_id.as_deref()
+        self.inner.traced.get().map(|(_, span)| span.as_str())
+    }
+
+    /// The trace id logs name: the caller's, else the one the invocation's span started.
+    pub(crate) fn trace_id(&self) -> Option<&str> {
+        self.trace()
+            .map(|trace| trace.trace_id.as_str())
+            .or_else(|| self.inner.traced.get().map(|(trace, _)| trace.as_str()))
+    }
+
+    /// Records the ids of the invocation's own span (once).
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn set_traced(&self, trace_id: String, span_id: String) {
+        let _ = self.inner.traced.set((trace_id, span_id));
     }
 
     pub(crate) fn request(&self) -> Option<&RequestInfo> {
@@ -128,7 +142,7 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
     ) -> Self {
-        Context::with_parts(execution_id, trace, deadline, None, None)
+        Context::with_parts(execution_id, trace, deadline, None)
     }
 
     fn with_parts(
@@ -136,7 +150,6 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
         request: Option<RequestInfo>,
-        span_id: Option<String>,
     ) -> Self {
         let slot = std::sync::OnceLock::new();
         if let Some(id) = execution_id {
@@ -148,20 +161,24 @@ impl Context {
                 trace,
                 deadline,
                 request,
-                span_id,
+                traced: std::sync::OnceLock::new(),
             }),
         }
     }
 
-    /// The context of a request: its headers, what Error Reporting wants of it, the peer's
-    /// address, and the invocation's own span id when it is traced.
+    /// The context of a request: its headers, what Error Reporting wants of it and the peer's
+    /// address. `traceparent` is a CloudEvent's `traceparent` extension found in its body,
+    /// used when the headers carry no trace.
     pub(crate) fn from_request(
         parts: &http::request::Parts,
         remote_ip: Option<IpAddr>,
         timeout: Option<Duration>,
-        span_id: Option<String>,
+        traceparent: Option<&str>,
     ) -> Self {
-        let (execution_id, trace) = read_headers(&parts.headers);
+        let (execution_id, mut trace) = read_headers(&parts.headers);
+        if trace.is_none() {
+            trace = traceparent.and_then(parse_traceparent);
+        }
         let request = RequestInfo {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
@@ -175,7 +192,6 @@ impl Context {
             trace,
             timeout.map(|t| Instant::now() + t),
             Some(request),
-            span_id,
         )
     }
 
@@ -231,6 +247,13 @@ fn read_headers(headers: &HeaderMap) -> (Option<String>, Option<TraceContext>) {
                 .get(&CLOUD_TRACE_CONTEXT)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_cloud_trace_context)
+        })
+        .or_else(|| {
+            // A binary-mode CloudEvent's `traceparent` extension.
+            headers
+                .get(&CE_TRACEPARENT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_traceparent)
         });
     (execution_id, trace)
 }

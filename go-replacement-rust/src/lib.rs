@@ -56,6 +56,8 @@ mod error;
 pub mod events;
 mod listen;
 pub mod log;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod panic;
 mod request;
 mod response;
@@ -574,8 +576,11 @@ impl Functions {
             if listen::from_shim() { ", exec'd from Node.js" } else { "" },
         );
         log::service::set_function(&name);
+        #[cfg(feature = "opentelemetry")]
+        otel::init(&name).map_err(|e| StartupError(e.to_string()))?;
         let server = Server {
             name: Arc::from(name.as_str()),
+            signature,
             function,
             timeout: config.timeout,
             limits: self.limits.clone(),

@@ -217,25 +217,29 @@ fn entry(level: &Level, message: String, context: Option<&Context>) -> Map<Strin
     object.insert("severity".into(), Value::from(severity(level)));
     object.insert("message".into(), Value::from(message));
     if let Some(context) = context {
-        if let Some(trace) = context.trace() {
+        if let Some(trace_id) = context.trace_id() {
             let trace_name = match project::id() {
-                Some(project) => format!("projects/{project}/traces/{}", trace.trace_id),
-                None => trace.trace_id.clone(),
+                Some(project) => format!("projects/{project}/traces/{trace_id}"),
+                None => trace_id.to_owned(),
             };
             object.insert(
                 "logging.googleapis.com/trace".into(),
                 Value::from(trace_name),
             );
-            let span = context
-                .span_id()
-                .map(str::to_owned)
-                .or_else(|| trace.span_id.as_deref().and_then(span_hex));
+            let span = context.span_id().map(str::to_owned).or_else(|| {
+                context
+                    .trace()
+                    .and_then(|t| t.span_id.as_deref())
+                    .and_then(span_hex)
+            });
             if let Some(span) = span {
                 object.insert("logging.googleapis.com/spanId".into(), Value::from(span));
             }
+            // A trace the framework started itself is sampled: its span is exported.
+            let sampled = context.trace().is_none_or(|t| t.sampled);
             object.insert(
                 "logging.googleapis.com/trace_sampled".into(),
-                Value::from(trace.sampled),
+                Value::from(sampled),
             );
         }
         let mut labels = Map::new();

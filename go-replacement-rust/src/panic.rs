@@ -211,7 +211,11 @@ mod tests {
         let names: Vec<&str> = shown.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["my_function::handler::{{closure}}", "my_function::helper"]
+            [
+                "my_function::handler::{{closure}}",
+                "my_function::helper",
+                "std::panicking::catch_unwind::do_call"
+            ]
         );
         let text = render(shown, true);
         assert!(text.contains(" 0: my_function::handler"), "{text}");

@@ -45,6 +45,7 @@ pub(crate) type ShutdownHook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 pub(crate) struct Server {
     /// The name the function is registered under.
     pub(crate) name: Arc<str>,
+    pub(crate) signature: crate::SignatureType,
     pub(crate) function: Arc<dyn Invoke>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) limits: Limits,
@@ -82,7 +83,29 @@ impl Server {
                 Err(response) => return response,
             }
         };
-        let context = Context::from_request(&parts, remote.map(|a| a.ip()), self.timeout, None);
+        #[cfg(feature = "opentelemetry")]
+        let structured_traceparent = crate::otel::glue::structured_traceparent(&parts, &body);
+        #[cfg(not(feature = "opentelemetry"))]
+        let structured_traceparent: Option<String> = None;
+        let context = Context::from_request(
+            &parts,
+            remote.map(|a| a.ip()),
+            self.timeout,
+            structured_traceparent.as_deref(),
+        );
+        #[cfg(feature = "opentelemetry")]
+        {
+            let span =
+                crate::otel::glue::start(&self.name, self.signature, &parts, remote, &context);
+            let response = self
+                .invoke(context, http::Request::from_parts(parts, body))
+                .await;
+            if let Some(span) = span {
+                crate::otel::end(span, response.status().as_u16());
+            }
+            response
+        }
+        #[cfg(not(feature = "opentelemetry"))]
         self.invoke(context, http::Request::from_parts(parts, body))
             .await
     }
@@ -200,6 +223,13 @@ impl Server {
                 _ = interrupt.recv() => force_exit("SIGINT"),
             }
         }
+        #[cfg(feature = "opentelemetry")]
+        crate::otel::flush(
+            deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_secs(1)),
+        )
+        .await;
         Ok(())
     }
 
