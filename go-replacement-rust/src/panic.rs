@@ -1,13 +1,16 @@
 //! The panic report: a panic inside an invocation becomes one Error Reporting entry with the
 //! message, the panicking function and location, and a backtrace whose frames are named.
 //!
-//! Frames are resolved with the `backtrace` crate and its symbol cache is cleared after each
-//! report: std's own backtrace keeps every parsed symbol table for the life of the process,
-//! which costs tens of MiB after the first panic.
+//! Frames are resolved with the `backtrace` crate on one thread of its own, which keeps the
+//! parsed debug information while panics keep coming and drops it (giving the memory back)
+//! once none has come for [`LINGER`]: a burst of panics is not parsed again for each one,
+//! and at rest memory is back at the idle level. std's own backtrace keeps every parsed
+//! symbol table for the life of the process, which costs tens of MiB after the first panic.
 
 use std::fmt::Write as _;
 use std::sync::mpsc;
 use std::sync::{Mutex, Once, OnceLock};
+use std::time::Duration;
 
 use crate::Context;
 use crate::log::{self, ErrorReport};
@@ -28,7 +31,7 @@ fn is_panic_entry(name: &str) -> bool {
 
 /// Frames below the function: the framework's invocation and the async runtime.
 fn is_framework_below(name: &str) -> bool {
-    name.starts_with("functions_framework::server::") || name.starts_with("tokio::")
+    name.starts_with("functions_framework::server::Server::") || name.starts_with("tokio::")
 }
 
 /// A resolved frame: the function's name (without the hash) and its location, if known.
@@ -44,9 +47,12 @@ fn frames() -> Vec<Frame> {
 
 type Job = (backtrace::Backtrace, mpsc::SyncSender<Vec<Frame>>);
 
+/// How long the parsed debug information is kept after a panic.
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
+
 /// Resolves on one long-lived thread: what symbolization allocates then always comes from
-/// that thread's malloc arena, which is trimmed after each report, instead of growing the
-/// arena of whichever worker thread panicked.
+/// that thread's malloc arena, instead of growing the arena of whichever worker thread
+/// panicked; the thread drops the cache and trims once panics stop.
 fn symbolize(backtrace: backtrace::Backtrace) -> Vec<Frame> {
     static SYMBOLIZER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let symbolizer = SYMBOLIZER.get_or_init(|| {
@@ -54,8 +60,29 @@ fn symbolize(backtrace: backtrace::Backtrace) -> Vec<Frame> {
         let spawned = std::thread::Builder::new()
             .name("panic-symbols".into())
             .spawn(move || {
-                for (backtrace, reply) in inbox {
-                    let _ = reply.send(resolve(backtrace));
+                let mut warm = false;
+                loop {
+                    let job = if warm {
+                        inbox.recv_timeout(LINGER)
+                    } else {
+                        inbox
+                            .recv()
+                            .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                    };
+                    match job {
+                        Ok((backtrace, reply)) => {
+                            let _ = reply.send(resolve(backtrace));
+                            warm = true;
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            // Panics stopped: the parsed debug information goes, and the
+                            // freed pages go back to the system.
+                            backtrace::clear_symbol_cache();
+                            release_freed_memory();
+                            warm = false;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
                 }
             });
         if let Err(error) = spawned {
@@ -90,9 +117,6 @@ fn resolve(mut backtrace: backtrace::Backtrace) -> Vec<Frame> {
             });
         }
     }
-    drop(backtrace);
-    // The parsed debug information goes with the cache.
-    backtrace::clear_symbol_cache();
     out
 }
 
