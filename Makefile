@@ -51,7 +51,7 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools fuzz soak bench bench-tools
+.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -113,7 +113,15 @@ $(NODE_TESTS)/node_modules/.package-lock.json: $(NODE_TESTS)/package.json $(NODE
 $(INJECTED_FF)/node_modules/.package-lock.json: $(INJECTED_FF)/package.json $(INJECTED_FF)/package-lock.json
 	npm ci --quiet --production --no-audit --no-fund --prefix $(INJECTED_FF)
 
-check: node-deps ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
+# h2load for the HTTP/2 tests (Debian package nghttp2-client); curl must speak HTTP/2 too.
+test-tools: ## install the HTTP/2 load client the tests use (apt package nghttp2-client)
+	@command -v h2load >/dev/null || { \
+		echo "==> First use: installing h2load (apt package nghttp2-client)"; \
+		{ apt-get install -y -qq nghttp2-client >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }; } \
+			|| { echo "could not install h2load: install the package nghttp2-client and retry" >&2; exit 1; }; }
+	@curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support: install a curl built with nghttp2" >&2; exit 1; }
+
+check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace

@@ -100,14 +100,17 @@ impl std::error::Error for UnknownSignatureType {}
 #[derive(Debug, Parser)]
 #[command(
     about = "Serves a function with the Functions Framework for Rust",
-    after_help = "Environment: PORT, FUNCTION_TARGET, FUNCTION_SIGNATURE_TYPE, \
-                  CLOUD_RUN_TIMEOUT_SECONDS. Flags override the environment; values set in \
-                  code override both."
+    after_help = "Environment: PORT, HOST, FUNCTION_TARGET, FUNCTION_SIGNATURE_TYPE, \
+                  CLOUD_RUN_TIMEOUT_SECONDS, IGNORED_ROUTES. Flags override the environment; \
+                  values set in code override both."
 )]
 struct Flags {
     /// Port to listen on [env: PORT] [default: 8080]
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
+    /// Address to listen on [env: HOST] [default: all addresses, IPv6 and IPv4]
+    #[arg(long, value_name = "ADDRESS")]
+    host: Option<std::net::IpAddr>,
     /// Name of the registered function to serve [env: FUNCTION_TARGET] [default: function]
     #[arg(long, value_name = "NAME")]
     target: Option<String>,
@@ -135,6 +138,10 @@ pub(crate) struct Overrides {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) port: u16,
+    /// `None`: every address, IPv6 and IPv4.
+    pub(crate) host: Option<std::net::IpAddr>,
+    /// Paths HTTP functions answer with 404 without being invoked.
+    pub(crate) ignored_routes: Vec<String>,
     /// `None` when nothing named a target: the sole registered function is served then.
     pub(crate) target: Option<String>,
     pub(crate) signature_type: Option<SignatureType>,
@@ -146,6 +153,8 @@ pub(crate) struct Config {
 pub(crate) const DEFAULT_PORT: u16 = 8080;
 /// The default target name of the Functions Framework contract.
 pub(crate) const DEFAULT_TARGET: &str = "function";
+/// What HTTP functions answer 404 for without being invoked, unless `IGNORED_ROUTES` says.
+pub(crate) const DEFAULT_IGNORED_ROUTES: [&str; 2] = ["/robots.txt", "/favicon.ico"];
 
 /// Why configuration failed.
 #[derive(Debug)]
@@ -176,6 +185,7 @@ where
     T: Into<OsString> + Clone,
 {
     let flags = Flags::try_parse_from(args).map_err(ConfigError::Flags)?;
+    let env_raw = |name: &str| env(name);
     let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
 
     let port = match (code.port, flags.port, env("PORT")) {
@@ -186,6 +196,28 @@ where
             ))
         })?,
         (None, None, None) => DEFAULT_PORT,
+    };
+    let host = match (flags.host, env("HOST")) {
+        (Some(host), _) => Some(host),
+        (None, Some(raw)) => Some(raw.trim().parse().map_err(|_| {
+            ConfigError::Env(format!(
+                "HOST must be an IP address to listen on, such as 0.0.0.0 or ::1, got {raw:?}"
+            ))
+        })?),
+        (None, None) => None,
+    };
+    // As the Node.js framework reads it: a list replaces the default, empty turns it off.
+    let ignored_routes = match env_raw("IGNORED_ROUTES") {
+        None => DEFAULT_IGNORED_ROUTES
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|route| !route.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     let target = code
         .target
@@ -216,6 +248,8 @@ where
     };
     Ok(Config {
         port,
+        host,
+        ignored_routes,
         target,
         signature_type,
         timeout,
@@ -363,6 +397,31 @@ mod tests {
         assert_eq!(config.port, 9003);
         let config = ok(&Overrides::default(), &["--source", "."], &[]);
         assert_eq!(config.port, 8080);
+    }
+
+    #[test]
+    fn host_and_ignored_routes() {
+        let config = ok(&Overrides::default(), &[], &[]);
+        assert_eq!(config.host, None);
+        assert_eq!(config.ignored_routes, ["/robots.txt", "/favicon.ico"]);
+        let config = ok(
+            &Overrides::default(),
+            &["--host", "127.0.0.1"],
+            &[("HOST", "::1"), ("IGNORED_ROUTES", "/a, /b,")],
+        );
+        assert_eq!(config.host, Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(config.ignored_routes, ["/a", "/b"]);
+        let config = ok(
+            &Overrides::default(),
+            &[],
+            &[("HOST", "::1"), ("IGNORED_ROUTES", "")],
+        );
+        assert_eq!(config.host, Some("::1".parse().expect("ip")));
+        assert!(config.ignored_routes.is_empty());
+        assert!(matches!(
+            resolve(&Overrides::default(), ["bin"], env_of(&[("HOST", "example.com")])),
+            Err(ConfigError::Env(message)) if message.contains("HOST")
+        ));
     }
 
     #[test]

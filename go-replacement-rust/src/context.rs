@@ -37,6 +37,8 @@ struct Inner {
     trace: Option<TraceContext>,
     deadline: Option<Instant>,
     request: Option<RequestInfo>,
+    /// The name of the function invoked.
+    function: Option<Arc<str>>,
     /// The invocation's own trace and span ids (hex), when the framework traces it: logs
     /// name its span instead of the caller's, and its trace when the caller sent none.
     traced: std::sync::OnceLock<(String, String)>,
@@ -116,6 +118,11 @@ impl Context {
         let _ = self.inner.traced.set((trace_id, span_id));
     }
 
+    /// The name of the function this invocation runs.
+    pub(crate) fn function_name(&self) -> Option<&str> {
+        self.inner.function.as_deref()
+    }
+
     pub(crate) fn request(&self) -> Option<&RequestInfo> {
         self.inner.request.as_ref()
     }
@@ -142,7 +149,7 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
     ) -> Self {
-        Context::with_parts(execution_id, trace, deadline, None)
+        Context::with_parts(execution_id, trace, deadline, None, None)
     }
 
     fn with_parts(
@@ -150,6 +157,7 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
         request: Option<RequestInfo>,
+        function: Option<Arc<str>>,
     ) -> Self {
         let slot = std::sync::OnceLock::new();
         if let Some(id) = execution_id {
@@ -161,6 +169,7 @@ impl Context {
                 trace,
                 deadline,
                 request,
+                function,
                 traced: std::sync::OnceLock::new(),
             }),
         }
@@ -174,6 +183,7 @@ impl Context {
         remote_ip: Option<IpAddr>,
         timeout: Option<Duration>,
         traceparent: Option<&str>,
+        function: Arc<str>,
     ) -> Self {
         let (execution_id, mut trace) = read_headers(&parts.headers);
         if trace.is_none() {
@@ -192,6 +202,7 @@ impl Context {
             trace,
             timeout.map(|t| Instant::now() + t),
             Some(request),
+            Some(function),
         )
     }
 

@@ -19,6 +19,81 @@ const ERROR_BODY: &str =
 /// The header Google's frameworks use to tell a function error from a crash.
 const GOOGLE_STATUS: &str = "x-google-status";
 
+/// An error that answers with its own status and message: what a function returns to refuse
+/// a request (a 4xx, such as a poison Pub/Sub message that must not be retried, or invalid
+/// input to a typed function) or to fail with another 5xx than 500.
+///
+/// The message is sent to the client, so it must not hold secrets. `X-Google-Status: error`
+/// goes only with a 5xx, which is also the only kind logged as an error report; a 4xx is
+/// logged as a warning. Returned through `?` or `.into()`, it may be wrapped: the first
+/// `HttpError` in the error's chain of sources decides.
+///
+/// ```
+/// use functions_framework::{Error, Functions, HttpError};
+/// use functions_framework::http::StatusCode;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct Order {
+///     quantity: u32,
+/// }
+///
+/// async fn order(order: Order) -> Result<u32, Error> {
+///     if order.quantity == 0 {
+///         return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "quantity must be positive").into());
+///     }
+///     Ok(order.quantity)
+/// }
+///
+/// let app = Functions::new().typed("order", order);
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    status: StatusCode,
+    message: String,
+}
+
+impl HttpError {
+    /// An error answered with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message it answers with.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// The first [`HttpError`] in `error` and its chain of sources.
+fn http_error(error: &Error) -> Option<&HttpError> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<HttpError>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// A request refused before the function ran: a client error, answered with its status and a
 /// message that names the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +178,21 @@ pub(crate) fn rejected(rejection: &Rejection) -> Response {
     text(rejection.status, format!("{}\n", rejection.message))
 }
 
-/// 500, `X-Google-Status: error`, a generic body, and the error with its causes in the log.
+/// A function's error: an [`HttpError`] answers with its status and message; any other is
+/// 500, `X-Google-Status: error` and a generic body, with the error and its causes in the
+/// log.
 pub(crate) fn function_error(error: &Error) -> Response {
+    let context = crate::Context::current();
+    if let Some(http) = http_error(error) {
+        if http.status.is_client_error() {
+            tracing::warn!(
+                status = http.status.as_u16(),
+                "function refused the request: {}",
+                http.message
+            );
+            return text(http.status, format!("{}\n", http.message));
+        }
+    }
     let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -112,19 +200,30 @@ pub(crate) fn function_error(error: &Error) -> Response {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
+    let function = match context.as_ref().and_then(crate::Context::function_name) {
+        Some(name) => name.to_owned(),
+        None => crate::log::service::function().to_owned(),
+    };
     crate::log::report(
         &crate::log::ErrorReport {
             message: format!("function returned an error: {chain}"),
-            function_name: Some(crate::log::service::function().to_owned()),
+            function_name: Some(function),
             file_path: None,
             line_number: None,
         },
-        crate::Context::current().as_ref(),
+        context.as_ref(),
     );
-    let mut response = text(StatusCode::INTERNAL_SERVER_ERROR, ERROR_BODY);
-    response
-        .headers_mut()
-        .insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
+    let mut response = match http_error(error) {
+        // A status the function chose (5xx, or a 1xx-3xx it should not have put in an
+        // error: still answered as it asked).
+        Some(http) => text(http.status, format!("{}\n", http.message)),
+        None => text(StatusCode::INTERNAL_SERVER_ERROR, ERROR_BODY),
+    };
+    if response.status().is_server_error() {
+        response
+            .headers_mut()
+            .insert(GOOGLE_STATUS, HeaderValue::from_static("error"));
+    }
     response
 }
 
@@ -213,6 +312,36 @@ mod tests {
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert!(response.headers().get(GOOGLE_STATUS).is_none());
         assert_eq!(body(response).await, "POST only\n");
+    }
+
+    #[tokio::test]
+    async fn an_http_error_answers_with_its_status_and_message() {
+        #[derive(Debug)]
+        struct Context(HttpError);
+        impl fmt::Display for Context {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("while reading the order")
+            }
+        }
+        impl std::error::Error for Context {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped: Error = Box::new(Context(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "quantity must be positive",
+        )));
+        let response = InvokeError::Failed(wrapped).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(response.headers().get(GOOGLE_STATUS).is_none());
+        assert_eq!(body(response).await, "quantity must be positive\n");
+        let unavailable: Error =
+            Box::new(HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "try later"));
+        let response = InvokeError::Failed(unavailable).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[GOOGLE_STATUS], "error");
+        assert_eq!(body(response).await, "try later\n");
     }
 
     #[tokio::test]

@@ -97,13 +97,14 @@ pub use cloudevents;
 pub use cloudevents::{AttributesReader, Event};
 pub use config::{SignatureType, UnknownSignatureType};
 pub use context::{Context, TraceContext, spawn};
+pub use error::HttpError;
 pub use http;
 pub use request::RequestExt;
 pub use signature::cloudevent::{CloudEvent, EventDataError, FromCloudEvent};
 pub use signature::legacy::{EventContext, Resource};
 
 use config::{ConfigError, Overrides};
-use server::{Limits, Server};
+use server::{Limits, Route, Routes, Server};
 use signature::Invoke;
 
 /// The request an HTTP function receives: its body already read.
@@ -545,15 +546,10 @@ impl Functions {
             println!("{}", serde_json::Value::Array(self.catalogue()));
             return Ok(());
         }
-        let chosen = self.select(config.target.as_deref(), config.signature_type)?;
+        let routes = self.select(config.target.as_deref(), config.signature_type)?;
         listen::raise_fd_limit();
-        let (name, signature, function) = (
-            chosen.name.clone(),
-            chosen.signature,
-            Arc::clone(&chosen.function),
-        );
         let sockets = if self.listeners.is_empty() {
-            listen::sockets(config.port)?
+            listen::sockets(config.host, config.port)?
         } else {
             listen::Sockets {
                 listeners: std::mem::take(&mut self.listeners),
@@ -561,12 +557,24 @@ impl Functions {
                 origin: "given by the application",
             }
         };
+        let signals = server::Signals::listen()?;
         let addresses: Vec<String> = sockets
             .listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .map(|a| a.to_string())
             .collect();
+        let (name, signature) = match &routes {
+            Routes::Target(route) => (route.name.to_string(), route.signature.to_string()),
+            Routes::ByName(routes) => (
+                routes
+                    .iter()
+                    .map(|r| format!("/{}", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "each its own".to_owned(),
+            ),
+        };
         tracing::info!(
             function = %name,
             signature = %signature,
@@ -575,18 +583,20 @@ impl Functions {
             sockets.origin,
             if listen::from_shim() { ", exec'd from Node.js" } else { "" },
         );
-        log::service::set_function(&name);
+        if let Routes::Target(route) = &routes {
+            log::service::set_function(&route.name);
+        }
         #[cfg(feature = "opentelemetry")]
         otel::init(&name).map_err(|e| StartupError(e.to_string()))?;
         let server = Server {
-            name: Arc::from(name.as_str()),
-            signature,
-            function,
+            routes,
+            ignored_routes: config.ignored_routes,
             timeout: config.timeout,
             limits: self.limits.clone(),
             on_shutdown: std::sync::Mutex::new(self.on_shutdown.take()),
+            connections: Arc::new(server::connection_builder(&self.limits)),
         };
-        Arc::new(server).run(sockets).await?;
+        Arc::new(server).run(sockets, signals).await?;
         Ok(())
     }
 
@@ -609,13 +619,14 @@ impl Functions {
             .join(", ")
     }
 
-    /// Chooses what to serve. With no target named anywhere, a sole registered function is
-    /// served whatever its name, so that `cargo run` just works; otherwise the name must match.
+    /// Chooses what to serve. A named target must be registered. With no target named
+    /// anywhere, a sole registered function is served at every path, so that `cargo run`
+    /// just works, and several are each served at `/<name>`, as the Go framework does.
     fn select(
         &self,
         target: Option<&str>,
         requested: Option<SignatureType>,
-    ) -> Result<&Registered, StartupError> {
+    ) -> Result<Routes, StartupError> {
         for (i, r) in self.registered.iter().enumerate() {
             if self.registered[..i]
                 .iter()
@@ -628,13 +639,16 @@ impl Functions {
                 )));
             }
         }
+        let route = |r: &Registered| Route {
+            name: Arc::from(r.name.as_str()),
+            signature: r.signature,
+            function: Arc::clone(&r.function),
+        };
         let chosen = match target {
             Some(name) => self.registered.iter().find(|r| r.name == name),
             None if self.registered.len() == 1 => self.registered.first(),
-            None => self
-                .registered
-                .iter()
-                .find(|r| r.name == config::DEFAULT_TARGET),
+            None if self.registered.is_empty() => None,
+            None => return Ok(Routes::ByName(self.registered.iter().map(route).collect())),
         };
         let Some(chosen) = chosen else {
             let name = target.unwrap_or(config::DEFAULT_TARGET);
@@ -646,17 +660,27 @@ impl Functions {
         };
         if let Some(requested) = requested {
             if !chosen.signature.serves(requested) {
-                return Err(StartupError(format!(
-                    "function target {:?} is a {} function, but signature type {requested} was \
-                     requested (FUNCTION_SIGNATURE_TYPE or --signature-type); registered \
-                     functions: {}",
-                    chosen.name,
-                    chosen.signature,
-                    self.listing()
-                )));
+                let message = format!(
+                    "function target {:?} is registered as a {} function, but signature type \
+                     {requested} was requested",
+                    chosen.name, chosen.signature,
+                );
+                // Code that contradicts itself is a mistake to fix; a platform setting that
+                // differs (a function deployed with another trigger kind) must not stop the
+                // instance: what the code registered wins, as the contract says.
+                if self.overrides.signature_type.is_some() {
+                    return Err(StartupError(format!(
+                        "{message} in code (Functions::signature_type); registered functions: {}",
+                        self.listing()
+                    )));
+                }
+                tracing::warn!(
+                    "{message} (FUNCTION_SIGNATURE_TYPE or --signature-type): serving it as \
+                     registered"
+                );
             }
         }
-        Ok(chosen)
+        Ok(Routes::Target(route(chosen)))
     }
 }
 

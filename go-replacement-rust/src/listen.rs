@@ -66,8 +66,9 @@ pub(crate) fn from_shim() -> bool {
         .unwrap_or(false)
 }
 
-/// Adopts handed-over sockets, else systemd's, else binds `[::]:port`.
-pub(crate) fn sockets(port: u16) -> io::Result<Sockets> {
+/// Adopts handed-over sockets, else systemd's, else binds `host:port` (`[::]:port` without a
+/// host).
+pub(crate) fn sockets(host: Option<std::net::IpAddr>, port: u16) -> io::Result<Sockets> {
     let inherited = INHERITED
         .lock()
         .ok()
@@ -105,8 +106,12 @@ pub(crate) fn sockets(port: u16) -> io::Result<Sockets> {
             origin: "socket activation",
         });
     }
+    let listener = match host {
+        Some(host) => bind_to(SocketAddr::from((host, port)))?,
+        None => bind(port)?,
+    };
     Ok(Sockets {
-        listeners: vec![bind(port)?],
+        listeners: vec![listener],
         connections,
         origin: "bound",
     })
@@ -134,6 +139,25 @@ pub(crate) fn bind(port: u16) -> io::Result<TcpListener> {
     socket
         .bind(&SockAddr::from(addr))
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on port {port}: {e}")))?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Binds exactly `addr` (a `HOST` that names one address).
+fn bind_to(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SockAddr::from(addr)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on port {} of {}: {e}",
+                addr.port(),
+                addr.ip()
+            ),
+        )
+    })?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())

@@ -14,18 +14,18 @@ use futures_util::FutureExt;
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::Response;
 use crate::context::Context;
 use crate::error::{self, Rejection};
 use crate::listen::Sockets;
 use crate::signature::{BoxFuture, Invoke};
+use crate::{Response, SignatureType};
 
 /// Server settings that do not come from flags or the environment.
 #[derive(Debug, Clone)]
@@ -39,17 +39,89 @@ pub(crate) struct Limits {
 /// Request headers beyond this get 431, as Node.js (the platform's own runtime) does.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// HTTP/2 streams a client may have open at once on one connection.
+const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// HTTP/2 streams a client may reset before the server has accepted them, and resets the
+/// server sends for a client's errors, before the connection is closed: the bounds against
+/// the rapid-reset attack and its kin.
+const MAX_PENDING_RESETS: usize = 20;
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// The connection settings, once: HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same
+/// port, as Cloud Run forwards either, with the same limits.
+pub(crate) fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS)
+        // Peers that stop answering pings are dropped, as idle HTTP/1 ones are.
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(20))
+        // WebSockets over HTTP/2 (RFC 8441), for services that accept them.
+        .enable_connect_protocol();
+    builder
+}
+
 /// Code to run once the server has drained, before the process exits.
 pub(crate) type ShutdownHook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 
-pub(crate) struct Server {
+/// A function the server routes requests to.
+pub(crate) struct Route {
     /// The name the function is registered under.
     pub(crate) name: Arc<str>,
-    pub(crate) signature: crate::SignatureType,
+    pub(crate) signature: SignatureType,
     pub(crate) function: Arc<dyn Invoke>,
+}
+
+/// What the server serves: the target at every path, or, when several functions are
+/// registered and none is named, each at `/<name>` (and below), as the Go framework does.
+pub(crate) enum Routes {
+    Target(Route),
+    ByName(Vec<Route>),
+}
+
+impl Routes {
+    fn find(&self, path: &str) -> Option<&Route> {
+        match self {
+            Routes::Target(route) => Some(route),
+            Routes::ByName(routes) => {
+                let first = path.trim_start_matches('/').split('/').next()?;
+                routes.iter().find(|route| &*route.name == first)
+            }
+        }
+    }
+
+    fn listing(&self) -> String {
+        match self {
+            Routes::Target(route) => format!("{} at every path", route.name),
+            Routes::ByName(routes) => routes
+                .iter()
+                .map(|route| format!("/{}", route.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+pub(crate) struct Server {
+    pub(crate) routes: Routes,
+    /// Paths HTTP functions answer with 404 without being invoked (`IGNORED_ROUTES`).
+    pub(crate) ignored_routes: Vec<String>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) limits: Limits,
     pub(crate) on_shutdown: std::sync::Mutex<Option<ShutdownHook>>,
+    pub(crate) connections: Arc<auto::Builder<TokioExecutor>>,
 }
 
 impl Server {
@@ -60,7 +132,19 @@ impl Server {
         remote: Option<SocketAddr>,
     ) -> Response {
         let path = request.uri().path();
-        if path == "/robots.txt" || path == "/favicon.ico" {
+        let Some(route) = self.routes.find(path) else {
+            return error::rejected(&Rejection::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no function is served at {path}; the functions are served at {}",
+                    self.routes.listing()
+                ),
+            ));
+        };
+        // Every signature, as the contract says of the default `/robots.txt` and
+        // `/favicon.ico`; `IGNORED_ROUTES` changes the list (empty: none, so that a site
+        // served with `.service` can answer its own favicon).
+        if self.ignored_routes.iter().any(|ignored| ignored == path) {
             return error::status_only(StatusCode::NOT_FOUND);
         }
         let (parts, body) = request.into_parts();
@@ -92,13 +176,14 @@ impl Server {
             remote.map(|a| a.ip()),
             self.timeout,
             structured_traceparent.as_deref(),
+            Arc::clone(&route.name),
         );
         #[cfg(feature = "opentelemetry")]
         {
             let span =
-                crate::otel::glue::start(&self.name, self.signature, &parts, remote, &context);
+                crate::otel::glue::start(&route.name, route.signature, &parts, remote, &context);
             let response = self
-                .invoke(context, http::Request::from_parts(parts, body))
+                .invoke(route, context, http::Request::from_parts(parts, body))
                 .await;
             if let Some(span) = span {
                 crate::otel::end(span, response.status().as_u16());
@@ -106,24 +191,29 @@ impl Server {
             response
         }
         #[cfg(not(feature = "opentelemetry"))]
-        self.invoke(context, http::Request::from_parts(parts, body))
+        self.invoke(route, context, http::Request::from_parts(parts, body))
             .await
     }
 
     /// Runs the function with its context, catching panics and enforcing the deadline.
-    async fn invoke(&self, context: Context, request: http::Request<Bytes>) -> Response {
+    async fn invoke(
+        &self,
+        route: &Route,
+        context: Context,
+        request: http::Request<Bytes>,
+    ) -> Response {
         // Calling the function only builds its future, but a closure may run code before
         // returning it: that part runs here, with the context set and panics caught like
         // those of the future. What is kept across `.await` is then just the boxed future.
         let started = context.sync_scope(|| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| self.function.invoke(request)))
+            std::panic::catch_unwind(AssertUnwindSafe(|| route.function.invoke(request)))
         });
         let Ok(future) = started else {
             return error::crash();
         };
         // The invocation's span: spans and logs of its code nest under it, in tasks it starts
         // with `spawn` too.
-        let span = tracing::info_span!("function", name = %self.name);
+        let span = tracing::info_span!("function", name = %route.name);
         let timeout = self.timeout;
         // Everything from here runs in the invocation's scope, so that what it logs (the
         // error report, the deadline) carries the invocation's context.
@@ -140,11 +230,9 @@ impl Server {
                 None => call.await,
             };
             match outcome {
-                Ok(Ok(mut response)) => {
-                    // Responses must not be cached by an ETag (Functions Framework contract).
-                    response.headers_mut().remove(header::ETAG);
-                    response
-                }
+                // The framework adds no ETag (the Functions Framework contract); one the
+                // function sets is its own business and passes.
+                Ok(Ok(response)) => response,
                 Ok(Err(failed)) => failed.into_response(),
                 Err(_panic) => error::crash(),
             }
@@ -154,10 +242,12 @@ impl Server {
 
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests for at most
     /// `shutdown_timeout`.
-    pub(crate) async fn run(self: Arc<Self>, sockets: Sockets) -> io::Result<()> {
+    pub(crate) async fn run(self: Arc<Self>, sockets: Sockets, signals: Signals) -> io::Result<()> {
         crate::panic::install_hook();
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
+        let Signals {
+            mut terminate,
+            mut interrupt,
+        } = signals;
 
         let graceful = GracefulShutdown::new();
         for stream in sockets.connections {
@@ -242,18 +332,31 @@ impl Server {
             let server = Arc::clone(&server);
             server.handle(request, remote).map(Ok::<_, Infallible>)
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout)
-            .keep_alive(true)
-            .max_buf_size(MAX_HEADER_BYTES)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let builder = Arc::clone(&self.connections);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            // With upgrades, so that a service can take the connection over (WebSockets).
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
+    }
+}
+
+/// The shutdown signals, listened to before the server says it is serving: a SIGTERM that
+/// comes right after that line must drain, not kill the process.
+pub(crate) struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn listen() -> io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
 }
 

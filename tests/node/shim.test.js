@@ -261,3 +261,29 @@ test('only the binary next to the module runs: PATH, the current folder and look
   await waitForHttp(devPort, dev);
   assert.equal(exeOf(dev.pid), other);
 });
+
+test('a WebSocket served through .service works after the hand-over, on the launched PID', async () => {
+  const WebSocket = require('ws');
+  const dir = stagePackage({ functions: [{ name: 'websocket', signatureType: 'http' }] });
+  const port = await freePort();
+  const launcher = start(process.execPath, [LAUNCHER, '--target=websocket'], {
+    cwd: dir,
+    env: functionEnv({ FUNCTION_TARGET: 'websocket', PORT: String(port), K_SERVICE: 'rust-function' }),
+  });
+  await waitForHttp(port, launcher, '/');
+  assert.equal(exeOf(launcher.pid), binaryIn(dir), 'the Rust binary serves');
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+  onCleanup(() => socket.terminate());
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject); });
+  const echoes = [];
+  const received = new Promise((resolve) => {
+    socket.on('message', (data, binary) => {
+      echoes.push(binary ? [...data] : data.toString());
+      if (echoes.length === 2) resolve();
+    });
+  });
+  socket.send('through the shim');
+  socket.send(Buffer.from([7, 8, 9]));
+  await received;
+  assert.deepEqual(echoes, ['through the shim', [7, 8, 9]]);
+});

@@ -120,18 +120,20 @@ async fn robots_and_favicon_are_404_without_invoking() {
 }
 
 #[tokio::test]
-async fn etag_is_never_sent() {
-    let addr = start(Functions::new().http("f", |_req: Request| async {
-        http::Response::builder()
-            .header("etag", "\"abc\"")
-            .header("x-kept", "yes")
-            .body(String::from("cached?"))
-            .expect("response")
+async fn the_framework_adds_no_etag_and_keeps_the_functions_own() {
+    let addr = start(Functions::new().http("f", |req: Request| async move {
+        let mut response = http::Response::builder().header("x-kept", "yes");
+        if req.uri().path() == "/tagged" {
+            response = response.header("etag", "\"abc\"");
+        }
+        response.body(String::from("cached?")).expect("response")
     }));
-    let reply = send(addr, Method::GET, "/", b"").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.headers.get("etag").is_none());
-    assert_eq!(reply.headers["x-kept"], "yes");
+    let plain = send(addr, Method::GET, "/", b"").await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.headers.get("etag").is_none());
+    assert_eq!(plain.headers["x-kept"], "yes");
+    let tagged = send(addr, Method::GET, "/tagged", b"").await;
+    assert_eq!(tagged.headers["etag"], "\"abc\"");
 }
 
 async fn panics(req: Request) -> &'static str {
@@ -505,6 +507,14 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
     );
 }
 
+/// The name of the target a selection serves, or `None` for serving each by name.
+fn target_name(routes: &super::Routes) -> Option<String> {
+    match routes {
+        super::Routes::Target(route) => Some(route.name.to_string()),
+        super::Routes::ByName(_) => None,
+    }
+}
+
 #[tokio::test]
 async fn target_selection() {
     let app = Functions::new()
@@ -519,33 +529,42 @@ async fn target_selection() {
         missing.contains("\"nope\"") && missing.contains("hello (http), other (http)"),
         "{missing}"
     );
+    let other = app.select(Some("other"), None).ok();
     assert_eq!(
-        app.select(Some("other"), None)
-            .map(|r| r.name.as_str())
-            .ok(),
+        other.as_ref().and_then(target_name).as_deref(),
         Some("other")
     );
-    let ambiguous = app
-        .select(None, None)
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
-    assert!(ambiguous.contains("\"function\""), "{ambiguous}");
-    let mismatch = app
+    // Several and none named: each by its name.
+    match app.select(None, None) {
+        Ok(super::Routes::ByName(routes)) => {
+            let names: Vec<&str> = routes.iter().map(|r| &*r.name).collect();
+            assert_eq!(names, ["hello", "other"]);
+        }
+        _ => panic!("expected every function by name"),
+    }
+    // A platform setting that does not fit is a warning: the registered signature wins.
+    let mismatch = app.select(Some("hello"), Some(crate::SignatureType::CloudEvent));
+    assert_eq!(
+        mismatch.ok().as_ref().and_then(target_name).as_deref(),
+        Some("hello")
+    );
+    // Code that contradicts itself is refused.
+    let contradiction = Functions::new()
+        .http("hello", echo_method_and_path)
+        .signature_type(crate::SignatureType::CloudEvent);
+    let refused = contradiction
         .select(Some("hello"), Some(crate::SignatureType::CloudEvent))
         .err()
         .map(|e| e.0)
         .unwrap_or_default();
     assert!(
-        mismatch.contains("http function") && mismatch.contains("cloudevent"),
-        "{mismatch}"
+        refused.contains("http function") && refused.contains("in code"),
+        "{refused}"
     );
 
     let single = Functions::new().http("only", echo_method_and_path);
-    assert_eq!(
-        single.select(None, None).map(|r| r.name.as_str()).ok(),
-        Some("only")
-    );
+    let only = single.select(None, None).ok();
+    assert_eq!(only.as_ref().and_then(target_name).as_deref(), Some("only"));
     let twice = Functions::new()
         .http("a", echo_method_and_path)
         .http("a", echo_method_and_path);

@@ -5,11 +5,16 @@
 use std::io::Write;
 use std::time::Duration;
 
-use functions_framework::http::{HeaderValue, StatusCode, header};
+use std::convert::Infallible;
+
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use functions_framework::http::{self, HeaderValue, StatusCode, header};
 use functions_framework::{
-    AttributesReader, Context, Error, Event, EventContext, Functions, IntoResponse, Request,
-    RequestExt, Response,
+    AttributesReader, Body, Bytes, Context, Error, Event, EventContext, Functions, HttpError,
+    IntoResponse, Request, RequestExt, Response,
 };
+use http_body_util::StreamBody;
+use hyper::body::Frame;
 use serde::{Deserialize, Serialize};
 
 /// Where the conformance checks read what a function received.
@@ -113,6 +118,61 @@ async fn spawned_context(req: Request) -> Result<String, Error> {
     Ok(outer.await?.unwrap_or_else(|| "no context".to_owned()))
 }
 
+/// Answers 422 with a message, through the error-with-status API.
+async fn reject(_req: Request) -> Result<&'static str, Error> {
+    conformance_sleep().await;
+    Err(HttpError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "test-functions: this request is refused on purpose",
+    )
+    .into())
+}
+
+/// Streams `?n=N` server-sent events `?ms=M` milliseconds apart (`data: event K`), each
+/// sent as it is produced.
+async fn stream(req: Request) -> Response {
+    conformance_sleep().await;
+    let n = query_number(&req, "n").unwrap_or(3);
+    let ms = query_number(&req, "ms").unwrap_or(100);
+    let events = futures_util::stream::unfold(0, move |k| async move {
+        if k >= n {
+            return None;
+        }
+        if k > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        let event = Bytes::from(format!("data: event {k}\n\n"));
+        Some((Ok::<_, Infallible>(Frame::data(event)), k + 1))
+    });
+    let mut response = http::Response::new(Body::new(StreamBody::new(events)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Echoes every WebSocket message, on any path: an axum router served through `.service`.
+fn websocket() -> axum::Router {
+    async fn upgrade(socket: WebSocketUpgrade) -> axum::response::Response {
+        socket.on_upgrade(|mut socket| async move {
+            while let Some(Ok(message)) = socket.recv().await {
+                let echo = match message {
+                    Message::Text(_) | Message::Binary(_) => message,
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                };
+                if socket.send(echo).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+    axum::Router::new().fallback(axum::routing::any(upgrade))
+}
+
 /// Records the event as structured-mode JSON.
 async fn cloudevent(event: Event) -> Result<(), Error> {
     conformance_sleep().await;
@@ -189,6 +249,9 @@ async fn main() -> Result<(), Error> {
     functions
         .http("http", http)
         .http("spawned_context", spawned_context)
+        .http("reject", reject)
+        .http("stream", stream)
+        .service("websocket", websocket())
         .http("hello", hello)
         .http("echo", echo)
         .http("panic", panic)

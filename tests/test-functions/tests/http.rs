@@ -1,0 +1,250 @@
+//! HTTP the way Cloud Run serves it, against `test-functions` as a real process with real
+//! clients: HTTP/2 with prior knowledge (curl, h2load) on the same port as HTTP/1.1, its
+//! limits, WebSockets through `.service`, streamed responses, errors with a status, the
+//! ignored routes, several functions by name, the bind address and the signature precedence.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::{Stream, command, get, run_to_exit, start};
+
+fn serve(target: Option<&str>, extra: &[(&str, &str)]) -> common::Server {
+    let mut cmd = command();
+    cmd.env("PORT", "0");
+    if let Some(target) = target {
+        cmd.env("FUNCTION_TARGET", target);
+    }
+    for (name, value) in extra {
+        cmd.env(name, value);
+    }
+    start(cmd)
+}
+
+/// `curl --http2-prior-knowledge`: the status, the HTTP version and the body.
+fn curl_h2(port: u16, path: &str, extra: &[&str]) -> (u16, String, String) {
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code} %{http_version}",
+        ])
+        .args(extra)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl (with HTTP/2 support) is needed: apt-get install curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let mut tail = tail.split_whitespace();
+    let status = tail.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let version = tail.next().unwrap_or_default().to_owned();
+    (status, version, body.to_owned())
+}
+
+#[test]
+fn http2_with_prior_knowledge_and_http1_on_the_same_port() {
+    let server = serve(Some("echo"), &[]);
+    let (status, version, body) = curl_h2(server.port, "/", &["-d", "over h2c"]);
+    assert_eq!(
+        (status, version.as_str(), body.as_str()),
+        (200, "2", "over h2c")
+    );
+    let reply = common::request(server.port, "POST", "/", &[], b"over http/1.1").expect("h1");
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "over http/1.1")
+    );
+}
+
+#[test]
+fn http2_keeps_the_limits_panics_and_deadline() {
+    let limited = serve(Some("echo"), &[("TEST_BODY_LIMIT", "1000")]);
+    let big = "x".repeat(5000);
+    let (status, version, body) = curl_h2(limited.port, "/", &["-d", &big]);
+    assert_eq!((status, version.as_str()), (413, "2"), "{body}");
+    assert!(body.contains("limit of 1000 bytes"), "{body}");
+    let huge_header = format!("x-big: {}", "h".repeat(20 * 1024));
+    let (status, _, _) = curl_h2(limited.port, "/", &["-H", &huge_header]);
+    assert_eq!(status, 431, "headers over 16 KiB");
+
+    let panics = serve(Some("panic"), &[]);
+    let (status, version, body) = curl_h2(panics.port, "/", &[]);
+    assert_eq!((status, version.as_str()), (500, "2"));
+    assert!(!body.contains("deliberate"), "{body}");
+    let (status, _, _) = curl_h2(panics.port, "/", &["-D", "-"]);
+    assert_eq!(status, 500, "the server keeps serving over HTTP/2");
+
+    let late = serve(Some("sleep"), &[("CLOUD_RUN_TIMEOUT_SECONDS", "1")]);
+    let (status, version, _) = curl_h2(late.port, "/?ms=5000", &[]);
+    assert_eq!((status, version.as_str()), (504, "2"));
+}
+
+#[test]
+fn h2load_drives_many_streams_without_a_failure() {
+    let server = serve(Some("hello"), &[]);
+    let output = Command::new("h2load")
+        .args(["-n", "2000", "-c", "4", "-m", "20"])
+        .arg(format!("http://127.0.0.1:{}/", server.port))
+        .output()
+        .expect("h2load is needed: apt-get install nghttp2-client (make check installs it)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("2000 succeeded, 0 failed, 0 errored"),
+        "{text}"
+    );
+    assert!(text.contains("status codes: 2000 2xx"), "{text}");
+}
+
+#[test]
+fn a_websocket_route_of_a_service_upgrades_and_echoes() {
+    let server = serve(Some("websocket"), &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let url = format!("ws://127.0.0.1:{}/any/path", server.port);
+        let (mut socket, response) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("upgrade");
+        assert_eq!(response.status(), 101);
+        for text in ["hello", "second message"] {
+            socket.send(Message::text(text)).await.expect("send");
+            let echo = socket.next().await.expect("echo").expect("frame");
+            assert_eq!(echo, Message::text(text));
+        }
+        socket
+            .send(Message::binary(vec![0_u8, 1, 2, 255]))
+            .await
+            .expect("send");
+        let echo = socket.next().await.expect("echo").expect("frame");
+        assert_eq!(echo, Message::binary(vec![0_u8, 1, 2, 255]));
+        socket.close(None).await.expect("close");
+    });
+    // Plain requests still reach the service.
+    assert!(get(server.port, "/").is_ok());
+}
+
+#[test]
+fn server_sent_events_reach_the_client_as_they_are_produced() {
+    let server = serve(Some("stream"), &[]);
+    let mut curl = Command::new("curl")
+        .args(["-sSN", "--http1.1"])
+        .arg(format!("http://127.0.0.1:{}/?n=4&ms=400", server.port))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let started = Instant::now();
+    let mut lines = BufReader::new(curl.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("read");
+    let first_at = started.elapsed();
+    assert_eq!(first, "data: event 0");
+    let rest: Vec<String> = lines
+        .map_while(Result::ok)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let all_at = started.elapsed();
+    assert_eq!(rest, ["data: event 1", "data: event 2", "data: event 3"]);
+    let _ = curl.wait();
+    // The last event is produced 1.2 s after the first; the first arrived long before that.
+    assert!(
+        first_at < Duration::from_millis(800),
+        "first event after {first_at:?}"
+    );
+    assert!(
+        all_at >= Duration::from_millis(1200),
+        "all events after {all_at:?}"
+    );
+
+    // And over HTTP/2.
+    let (status, version, body) = curl_h2(server.port, "/?n=2&ms=10", &[]);
+    assert_eq!((status, version.as_str()), (200, "2"));
+    assert_eq!(body, "data: event 0\n\ndata: event 1\n\n");
+}
+
+#[test]
+fn an_error_with_a_status_answers_it_and_only_5xx_says_error() {
+    let server = serve(Some("reject"), &[]);
+    let reply = get(server.port, "/").expect("request");
+    assert_eq!(reply.status, 422);
+    assert_eq!(
+        reply.text(),
+        "test-functions: this request is refused on purpose\n"
+    );
+    assert_eq!(reply.header("x-google-status"), None);
+    let error = serve(Some("error"), &[]);
+    let reply = get(error.port, "/").expect("request");
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("x-google-status"), Some("error"));
+}
+
+#[test]
+fn ignored_routes_follow_ignored_routes() {
+    let default = serve(Some("echo"), &[]);
+    assert_eq!(get(default.port, "/robots.txt").expect("r").status, 404);
+    assert_eq!(get(default.port, "/favicon.ico").expect("r").status, 404);
+    let custom = serve(Some("echo"), &[("IGNORED_ROUTES", "/health,/x")]);
+    assert_eq!(get(custom.port, "/health").expect("r").status, 404);
+    assert_eq!(get(custom.port, "/favicon.ico").expect("r").status, 200);
+    let none = serve(Some("echo"), &[("IGNORED_ROUTES", "")]);
+    assert_eq!(get(none.port, "/robots.txt").expect("r").status, 200);
+}
+
+#[test]
+fn without_a_target_every_function_is_served_at_its_name() {
+    let server = serve(None, &[]);
+    let reply = get(server.port, "/sleep?ms=1").expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "slept 1ms"));
+    let reply = get(server.port, "/hello/deeper").expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "OK"));
+    let reply = get(server.port, "/cloudevent").expect("request");
+    assert_eq!(reply.status, 405, "an event function there");
+    let reply = get(server.port, "/nowhere").expect("request");
+    assert_eq!(reply.status, 404);
+    assert!(reply.text().contains("/sleep"), "{}", reply.text());
+}
+
+#[test]
+fn host_chooses_the_address() {
+    let server = serve(Some("hello"), &[("HOST", "127.0.0.1")]);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.text.contains("serving on 127.0.0.1:")),
+        "{:?}",
+        server.startup
+    );
+    assert_eq!(get(server.port, "/").expect("request").status, 200);
+    let mut bad = command();
+    bad.env("PORT", "0")
+        .env("FUNCTION_TARGET", "hello")
+        .arg("--host=not-an-address");
+    let exited = run_to_exit(bad);
+    assert_eq!(exited.code, Some(2), "{}", exited.stderr);
+    assert!(exited.stderr.contains("--host"), "{}", exited.stderr);
+}
+
+#[test]
+fn the_registered_signature_wins_over_the_environment_with_a_warning() {
+    let server = serve(Some("echo"), &[("FUNCTION_SIGNATURE_TYPE", "cloudevent")]);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.stream == Stream::Stdout && l.text.contains("serving it as registered")),
+        "{:?}",
+        server.startup
+    );
+    let reply = common::request(server.port, "POST", "/", &[], b"still http").expect("request");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "still http"));
+}
