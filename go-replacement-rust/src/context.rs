@@ -53,6 +53,7 @@ pub(crate) struct RequestInfo {
     pub(crate) user_agent: Option<HeaderValue>,
     pub(crate) referrer: Option<HeaderValue>,
     pub(crate) remote_ip: Option<IpAddr>,
+    pub(crate) forwarded_for: Option<HeaderValue>,
 }
 
 /// The distributed-trace position of an invocation, from the `traceparent` header (W3C) or
@@ -81,6 +82,7 @@ pub(crate) const EXECUTION_ID_HEADER: HeaderName = HeaderName::from_static("func
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace-context");
 const CE_TRACEPARENT: HeaderName = HeaderName::from_static("ce-traceparent");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl Context {
     /// The execution id: the `Function-Execution-Id` header, or a fresh id.
@@ -116,6 +118,38 @@ impl Context {
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     pub(crate) fn set_traced(&self, trace_id: String, span_id: String) {
         let _ = self.inner.traced.set((trace_id, span_id));
+    }
+
+    /// The address of the peer that sent the request: on Cloud Run and Cloud Functions, the
+    /// Google front end; see [`client_ip`](Context::client_ip) for the client.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.request()?.remote_ip
+    }
+
+    /// The client's address: the first address of `X-Forwarded-For`, which Google's front
+    /// end sets to the client it saw, else the peer's. The header is whatever the caller
+    /// sent when nothing in front of the function rewrites it.
+    ///
+    /// ```
+    /// use functions_framework::{Context, Request};
+    ///
+    /// async fn whoami(_req: Request) -> String {
+    ///     Context::current()
+    ///         .and_then(|ctx| ctx.client_ip())
+    ///         .map(|ip| ip.to_string())
+    ///         .unwrap_or_default()
+    /// }
+    /// # let _ = whoami;
+    /// ```
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        let request = self.request()?;
+        request
+            .forwarded_for
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|list| list.split(',').next())
+            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+            .or(request.remote_ip)
     }
 
     /// The name of the function this invocation runs.
@@ -196,6 +230,7 @@ impl Context {
             referrer: parts.headers.get(header::REFERER).cloned(),
             // A dual-stack listener sees IPv4 clients as `::ffff:a.b.c.d`.
             remote_ip: remote_ip.map(|ip| ip.to_canonical()),
+            forwarded_for: parts.headers.get(X_FORWARDED_FOR).cloned(),
         };
         Context::with_parts(
             execution_id,

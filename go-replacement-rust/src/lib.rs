@@ -52,6 +52,7 @@ mod body;
 mod config;
 mod context;
 pub mod convert;
+mod encoding;
 mod error;
 pub mod events;
 mod listen;
@@ -225,7 +226,9 @@ impl Functions {
     }
 
     /// Registers any `tower::Service` as an HTTP function, an axum `Router` for instance. It
-    /// receives the request with its body already read (as a [`Body`]).
+    /// receives the request with its body already read (as a [`Body`]), its extensions kept:
+    /// an axum WebSocket route can upgrade the connection. The service need not be `Sync`
+    /// (tower's `BoxCloneService` works): each request gets a clone.
     ///
     /// ```
     /// use axum::{Router, routing::get};
@@ -242,7 +245,6 @@ impl Functions {
         S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
             + Clone
             + Send
-            + Sync
             + 'static,
         S::Future: Send + 'static,
         S::Error: Into<Error>,
@@ -252,7 +254,9 @@ impl Functions {
         self.register(
             name,
             SignatureType::Http,
-            Arc::new(signature::http::ServiceFunction(service)),
+            Arc::new(signature::http::ServiceFunction(std::sync::Mutex::new(
+                service,
+            ))),
         )
     }
 

@@ -147,7 +147,7 @@ impl Server {
         if self.ignored_routes.iter().any(|ignored| ignored == path) {
             return error::status_only(StatusCode::NOT_FOUND);
         }
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let limit = self.limits.body;
         let declared = parts
             .headers
@@ -166,6 +166,10 @@ impl Server {
                 Ok(body) => body,
                 Err(response) => return response,
             }
+        };
+        let body = match crate::encoding::decode(&mut parts, body, limit) {
+            Ok(body) => body,
+            Err(response) => return response,
         };
         #[cfg(feature = "opentelemetry")]
         let structured_traceparent = crate::otel::glue::structured_traceparent(&parts, &body);

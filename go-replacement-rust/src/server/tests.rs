@@ -166,6 +166,44 @@ async fn a_panic_is_a_500_crash_and_the_server_keeps_serving() {
     }
 }
 
+#[tokio::test]
+async fn the_client_address_is_the_forwarded_one_else_the_peer() {
+    let addr = start(Functions::new().http("f", |_req: Request| async {
+        let ctx = Context::current().expect("context");
+        format!(
+            "{} {}",
+            ctx.client_ip().map(|ip| ip.to_string()).unwrap_or_default(),
+            ctx.peer_ip().map(|ip| ip.to_string()).unwrap_or_default()
+        )
+    }));
+    let direct = send(addr, Method::GET, "/", b"").await;
+    assert_eq!(direct.text(), "127.0.0.1 127.0.0.1");
+    let forwarded = send_with(
+        addr,
+        Method::GET,
+        "/",
+        b"",
+        &[("x-forwarded-for", "203.0.113.9, 10.0.0.1")],
+    )
+    .await;
+    assert_eq!(forwarded.text(), "203.0.113.9 127.0.0.1");
+}
+
+#[tokio::test]
+async fn services_that_are_not_sync_are_served() {
+    use tower::ServiceExt as _;
+    // A BoxCloneService is Send but not Sync.
+    let service = tower::util::BoxCloneService::new(tower::service_fn(
+        |_req: http::Request<crate::Body>| async {
+            Ok::<_, std::convert::Infallible>("not sync".into_response())
+        },
+    ))
+    .boxed_clone();
+    let addr = start(Functions::new().service("f", service));
+    let reply = send(addr, Method::GET, "/", b"").await;
+    assert_eq!(reply.text(), "not sync");
+}
+
 /// A crash answer that leaks nothing of the panic.
 fn assert_crash(reply: &Reply, what: &str) {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{what}");

@@ -8,7 +8,7 @@ use cloudevents::{AttributesReader, Data, Event};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::decode::{DecodedEvent, decode, describe};
+use super::decode::{DecodedEvent, NOT_AN_EVENT, decode, describe};
 use super::{BoxFuture, Invoke, refused};
 use crate::convert;
 use crate::error::{InvokeError, Rejection};
@@ -168,6 +168,7 @@ where
 pub(crate) fn to_cloud_event(request: &http::Request<Bytes>) -> Result<Event, Rejection> {
     match decode(request)? {
         DecodedEvent::CloudEvent(event) => Ok(*event),
+        DecodedEvent::Plain(_) => Err(Rejection::bad_request(NOT_AN_EVENT)),
         DecodedEvent::Legacy(body) => {
             let structured = convert::legacy_to_cloud_event(&body)
                 .map_err(|e| Rejection::bad_request(e.to_string()))?;
@@ -210,6 +211,18 @@ mod tests {
         ("ce-type", "google.cloud.storage.object.v1.finalized"),
         ("content-type", "application/json"),
     ];
+
+    #[test]
+    fn plain_json_is_not_an_event_for_cloud_event_functions() {
+        let rejection =
+            to_cloud_event(&post(&[("content-type", "application/json")], r#"{"a":1}"#))
+                .expect_err("refused");
+        assert!(
+            rejection.message.starts_with("not an event"),
+            "{}",
+            rejection.message
+        );
+    }
 
     #[test]
     fn legacy_is_converted_for_cloud_event_functions() {

@@ -15,7 +15,27 @@ pub(crate) enum DecodedEvent {
     CloudEvent(Box<Event>),
     /// A legacy event body.
     Legacy(serde_json::Value),
+    /// JSON with none of a legacy event's context fields: legacy event functions take it as
+    /// the data (as the Go and Node.js frameworks do); CloudEvent functions refuse it.
+    Plain(serde_json::Value),
 }
+
+/// Why a body is not an event, for the functions that need one.
+pub(crate) const NOT_AN_EVENT: &str = "not an event: expected a CloudEvent in binary mode \
+    (ce-specversion, ce-id, ce-source and ce-type headers), a CloudEvent in structured mode \
+    (Content-Type: application/cloudevents+json) or a legacy event (a JSON object with \
+    `context`, or `eventId`/`eventType` beside `data`)";
+
+/// The keys that make a JSON object a (possibly broken) legacy event rather than plain data.
+const CONTEXT_KEYS: [&str; 7] = [
+    "context",
+    "eventId",
+    "event_id",
+    "eventType",
+    "event_type",
+    "timestamp",
+    "resource",
+];
 
 const REQUIRED_ATTRIBUTES: [&str; 4] = ["specversion", "id", "source", "type"];
 
@@ -80,17 +100,20 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rej
             "batched CloudEvents (application/cloudevents-batch+json) are not supported: send one event per request",
         ));
     } else {
-        let not_an_event = "not an event: expected a CloudEvent in binary mode (ce-specversion, ce-id, \
-                            ce-source and ce-type headers), a CloudEvent in structured mode \
-                            (Content-Type: application/cloudevents+json) or a legacy event (a JSON \
-                            object with `context`, or `eventId`/`eventType` beside `data`)";
         let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            Rejection::bad_request(format!("{not_an_event}; the body is not valid JSON: {e}"))
+            Rejection::bad_request(format!("{NOT_AN_EVENT}; the body is not valid JSON: {e}"))
         })?;
-        if !convert::is_legacy_event(&json) {
-            return Err(Rejection::bad_request(not_an_event));
+        if convert::is_legacy_event(&json) {
+            return Ok(DecodedEvent::Legacy(json));
         }
-        return Ok(DecodedEvent::Legacy(json));
+        // Context fields that do not make a legacy event are a broken event, not data.
+        let broken = json
+            .as_object()
+            .is_some_and(|object| CONTEXT_KEYS.iter().any(|key| object.contains_key(*key)));
+        if broken {
+            return Err(Rejection::bad_request(NOT_AN_EVENT));
+        }
+        return Ok(DecodedEvent::Plain(json));
     };
 
     if let Some(traceparent) = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()) {
@@ -365,14 +388,21 @@ mod tests {
             decode(&post(&[], legacy)),
             Ok(DecodedEvent::Legacy(_))
         ));
-        let other = rejected(&post(
+        assert!(matches!(
+            decode(&post(
+                &[("content-type", "application/json")],
+                r#"{"hello":1}"#
+            )),
+            Ok(DecodedEvent::Plain(_))
+        ));
+        let broken = rejected(&post(
             &[("content-type", "application/json")],
-            r#"{"hello":1}"#,
+            r#"{"eventType":"t","resource":"r"}"#,
         ));
         assert!(
-            other.message.starts_with("not an event"),
+            broken.message.starts_with("not an event"),
             "{}",
-            other.message
+            broken.message
         );
         let garbage = rejected(&post(&[], "\u{0}\u{ff}"));
         assert!(

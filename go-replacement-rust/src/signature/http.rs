@@ -24,20 +24,26 @@ where
     }
 }
 
-/// Any `tower::Service` over `http::Request<Body>`: an axum `Router`, a `tower` stack.
-pub(crate) struct ServiceFunction<S>(pub(crate) S);
+/// Any `tower::Service` over `http::Request<Body>`: an axum `Router`, a `tower` stack. Each
+/// request gets a clone; the original sits behind a lock, so services that are `Send` but not
+/// `Sync` (tower's `BoxCloneService`) work too.
+pub(crate) struct ServiceFunction<S>(pub(crate) std::sync::Mutex<S>);
 
 impl<S, B> Invoke for ServiceFunction<S>
 where
-    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Error>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Error>,
 {
     fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
-        let mut service = self.0.clone();
+        // A clone that panicked poisons the lock: the service cannot be used any more.
+        let service = self.0.lock().map(|service| service.clone()).map_err(|_| ());
         Box::pin(async move {
+            let mut service = service.map_err(|_| {
+                InvokeError::Failed("the service panicked while being cloned".into())
+            })?;
             poll_fn(|cx| service.poll_ready(cx))
                 .await
                 .map_err(|error| InvokeError::Failed(error.into()))?;

@@ -80,6 +80,7 @@ pub(crate) struct LegacyEventFunction<F, T> {
 pub(crate) fn to_legacy(request: &http::Request<Bytes>) -> Result<Value, Rejection> {
     let legacy = match decode(request)? {
         DecodedEvent::Legacy(body) => convert::normalize_legacy(&body),
+        DecodedEvent::Plain(body) => return Ok(plain(body)),
         DecodedEvent::CloudEvent(event) => {
             let structured = serde_json::to_value(&event).map_err(|e| {
                 Rejection::bad_request(format!("CloudEvent cannot be converted: {e}"))
@@ -88,6 +89,25 @@ pub(crate) fn to_legacy(request: &http::Request<Bytes>) -> Result<Value, Rejecti
         }
     };
     legacy.map_err(|e| Rejection::bad_request(e.to_string()))
+}
+
+/// What people send by hand, as the Go and Node.js frameworks take it: `{"data": ...}`
+/// without a context, or any JSON as the data. The context has the invocation's execution
+/// id as the event id and is otherwise empty.
+fn plain(body: Value) -> Value {
+    let data = match body {
+        Value::Object(mut object) if object.len() == 1 && object.contains_key("data") => {
+            object.remove("data").unwrap_or_default()
+        }
+        other => other,
+    };
+    let event_id = crate::Context::current()
+        .map(|context| context.execution_id().to_owned())
+        .unwrap_or_default();
+    serde_json::json!({
+        "data": data,
+        "context": { "eventId": event_id, "eventType": "", "resource": "" },
+    })
 }
 
 fn split<T: DeserializeOwned>(mut legacy: Value) -> Result<(T, EventContext), Rejection> {
@@ -194,6 +214,22 @@ mod tests {
             "{}",
             rejection.message
         );
+    }
+
+    #[test]
+    fn data_sent_by_hand_is_taken_as_it_comes() {
+        let (data, context): (Value, EventContext) =
+            split(to_legacy(&post("application/json", r#"{"data":{"n":1}}"#)).expect("data"))
+                .expect("split");
+        assert_eq!(data, serde_json::json!({"n": 1}));
+        assert_eq!(context.event_type, "");
+        let (data, _): (Value, EventContext) =
+            split(to_legacy(&post("application/json", r#"[1,2]"#)).expect("plain")).expect("split");
+        assert_eq!(data, serde_json::json!([1, 2]));
+        let (data, _): (Value, EventContext) =
+            split(to_legacy(&post("application/json", r#"{"name":"x","data":1}"#)).expect("plain"))
+                .expect("split");
+        assert_eq!(data, serde_json::json!({"name": "x", "data": 1}));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use std::convert::Infallible;
 
+use axum::extract::FromRequest as _;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use functions_framework::http::{self, HeaderValue, StatusCode, header};
 use functions_framework::{
@@ -156,7 +157,12 @@ async fn stream(req: Request) -> Response {
 
 /// Echoes every WebSocket message, on any path: an axum router served through `.service`.
 fn websocket() -> axum::Router {
-    async fn upgrade(socket: WebSocketUpgrade) -> axum::response::Response {
+    async fn upgrade(request: axum::extract::Request) -> axum::response::Response {
+        conformance_sleep().await;
+        let socket = match WebSocketUpgrade::from_request(request, &()).await {
+            Ok(socket) => socket,
+            Err(rejection) => return axum::response::IntoResponse::into_response(rejection),
+        };
         socket.on_upgrade(|mut socket| async move {
             while let Some(Ok(message)) = socket.recv().await {
                 let echo = match message {

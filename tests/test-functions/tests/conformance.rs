@@ -422,6 +422,11 @@ fn malformed_events_are_400_and_the_function_is_not_invoked() {
             ),
         ];
         for (what, headers, body, names) in cases {
+            if what == "neither" && target == "legacyevent" {
+                // Legacy event functions take plain JSON as data sent by hand (http.rs
+                // tests that); only CloudEvent functions refuse it.
+                continue;
+            }
             let reply = request(port, "POST", "/", &as_refs(&headers), &body).expect("request");
             assert_eq!(reply.status, 400, "{target} {what}: {}", reply.text());
             assert!(

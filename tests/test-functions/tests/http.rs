@@ -248,3 +248,102 @@ fn the_registered_signature_wins_over_the_environment_with_a_warning() {
     let reply = common::request(server.port, "POST", "/", &[], b"still http").expect("request");
     assert_eq!((reply.status, reply.text().as_str()), (200, "still http"));
 }
+
+#[test]
+fn gzip_bodies_are_decompressed_within_the_limit() {
+    use std::io::Write;
+    let gzip = |data: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).expect("write");
+        encoder.finish().expect("finish")
+    };
+    let server = serve(Some("echo"), &[("TEST_BODY_LIMIT", "100000")]);
+    let reply = common::request(
+        server.port,
+        "POST",
+        "/",
+        &[("content-encoding", "gzip"), ("content-type", "text/plain")],
+        &gzip(b"squeezed and restored"),
+    )
+    .expect("request");
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "squeezed and restored")
+    );
+    // A bomb: 1 MiB of zeros in about a kilobyte, over the limit once decompressed.
+    let bomb = gzip(&vec![0; 1024 * 1024]);
+    assert!(bomb.len() < 100_000);
+    let reply = common::request(
+        server.port,
+        "POST",
+        "/",
+        &[("content-encoding", "gzip")],
+        &bomb,
+    )
+    .expect("request");
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    let reply = common::request(
+        server.port,
+        "POST",
+        "/",
+        &[("content-encoding", "br")],
+        b"x",
+    )
+    .expect("request");
+    assert_eq!(reply.status, 415);
+    assert!(
+        reply.text().contains("Content-Encoding"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(get(server.port, "/").expect("still serving").status, 200);
+}
+
+#[test]
+fn legacy_event_functions_take_data_sent_by_hand() {
+    let dir = std::env::temp_dir().join(format!("ff-by-hand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut cmd = command();
+    cmd.env("PORT", "0")
+        .env("FUNCTION_TARGET", "legacyevent")
+        .current_dir(&dir);
+    let server = start(cmd);
+    for (body, data) in [
+        (
+            &br#"{"data":{"order":7}}"#[..],
+            serde_json::json!({"order": 7}),
+        ),
+        (br#"{"order":8}"#, serde_json::json!({"order": 8})),
+    ] {
+        let reply = common::request(
+            server.port,
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/json"),
+                ("function-execution-id", "by-hand"),
+            ],
+            body,
+        )
+        .expect("request");
+        assert_eq!(reply.status, 204, "{}", reply.text());
+        let recorded: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("function_output.json")).expect("recorded"),
+        )
+        .expect("JSON");
+        assert_eq!(recorded["data"], data);
+        assert_eq!(recorded["context"]["eventId"], "by-hand");
+    }
+    // A broken event is still refused.
+    let reply = common::request(
+        server.port,
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        br#"{"eventType":"t","data":{}}"#,
+    )
+    .expect("request");
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
