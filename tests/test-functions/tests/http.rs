@@ -347,3 +347,155 @@ fn legacy_event_functions_take_data_sent_by_hand() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Raw HTTP/2 frames, for junk no client library would send.
+mod h2_frames {
+    pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len()).expect("small frame");
+        let mut out = len.to_be_bytes()[1..].to_vec();
+        out.push(kind);
+        out.push(flags);
+        out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    pub(crate) fn settings() -> Vec<u8> {
+        frame(4, 0, 0, &[])
+    }
+
+    /// An HPACK integer with an `n`-bit prefix.
+    fn integer(first: u8, n: u32, value: usize, out: &mut Vec<u8>) {
+        let max = (1usize << n) - 1;
+        if value < max {
+            out.push(first | u8::try_from(value).expect("fits"));
+            return;
+        }
+        out.push(first | u8::try_from(max).expect("fits"));
+        let mut rest = value - max;
+        while rest >= 128 {
+            out.push(u8::try_from(rest % 128).expect("fits") | 0x80);
+            rest /= 128;
+        }
+        out.push(u8::try_from(rest).expect("fits"));
+    }
+
+    /// `GET /` for `localhost`, plus an extra header when given: HEADERS with END_STREAM.
+    pub(crate) fn get(stream: u32, extra: Option<(&str, usize)>) -> Vec<u8> {
+        // :method GET, :scheme http, :path / from the static table.
+        let mut block = vec![0x82, 0x86, 0x84];
+        // :authority localhost, literal without indexing, indexed name 1.
+        integer(0x00, 4, 1, &mut block);
+        integer(0x00, 7, 9, &mut block);
+        block.extend_from_slice(b"localhost");
+        if let Some((name, size)) = extra {
+            block.push(0x00);
+            integer(0x00, 7, name.len(), &mut block);
+            block.extend_from_slice(name.as_bytes());
+            integer(0x00, 7, size, &mut block);
+            block.extend(std::iter::repeat_n(b'v', size));
+        }
+        frame(1, 0x4 | 0x1, stream, &block)
+    }
+
+    pub(crate) fn reset(stream: u32) -> Vec<u8> {
+        frame(3, 0, stream, &8_u32.to_be_bytes())
+    }
+}
+
+/// Sends `bytes` on a fresh connection and reads what comes back for a moment.
+fn raw_exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 65536];
+    while let Ok(n) = stream.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    answer
+}
+
+/// The frame types in an HTTP/2 byte stream from the server (after its SETTINGS).
+fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let len = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
+        types.push(bytes[3]);
+        bytes = bytes.get(9 + len..).unwrap_or_default();
+    }
+    types
+}
+
+#[test]
+fn http2_junk_gets_no_crash_and_a_good_request_follows_each() {
+    use h2_frames::{PREFACE, reset, settings};
+    let mut server = serve(Some("hello"), &[]);
+    let port = server.port;
+    let good = |what: &str| {
+        let (status, version, body) = curl_h2(port, "/", &[]);
+        assert_eq!(
+            (status, version.as_str(), body.as_str()),
+            (200, "2", "OK"),
+            "after {what}"
+        );
+        assert_eq!(get(port, "/").expect("h1").status, 200, "after {what}");
+    };
+    good("nothing");
+
+    // A broken preface: the connection is closed.
+    let answer = raw_exchange(
+        port,
+        b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n\x00\x00\x00\x04\x00",
+    );
+    assert!(!answer.starts_with(b"HTTP/2"), "{answer:?}");
+    good("a broken preface");
+
+    // Headers over the 16 KiB list limit: refused (a 431 response or a reset), not served.
+    let mut bytes = PREFACE.to_vec();
+    bytes.extend(settings());
+    bytes.extend(h2_frames::get(1, Some(("x-huge", 20 * 1024))));
+    let answer = raw_exchange(port, &bytes);
+    let types = frame_types(&answer);
+    assert!(
+        types.contains(&1) || types.contains(&3) || types.contains(&7),
+        "HEADERS (a 431), RST_STREAM or GOAWAY expected: {types:?}"
+    );
+    good("oversized headers");
+
+    // A flood of streams, more than may be open at once.
+    let mut bytes = PREFACE.to_vec();
+    bytes.extend(settings());
+    for n in 0..2000_u32 {
+        bytes.extend(h2_frames::get(2 * n + 1, None));
+    }
+    raw_exchange(port, &bytes);
+    good("a stream flood");
+
+    // Rapid reset: every stream cancelled as soon as it is opened.
+    let mut bytes = PREFACE.to_vec();
+    bytes.extend(settings());
+    for n in 0..2000_u32 {
+        bytes.extend(h2_frames::get(2 * n + 1, None));
+        bytes.extend(reset(2 * n + 1));
+    }
+    let answer = raw_exchange(port, &bytes);
+    assert!(
+        frame_types(&answer).contains(&7),
+        "the rapid reset ends in GOAWAY"
+    );
+    good("rapid resets");
+
+    assert!(
+        server.child.try_wait().expect("wait").is_none(),
+        "the server is alive"
+    );
+}
