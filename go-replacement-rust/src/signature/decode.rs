@@ -231,26 +231,9 @@ pub(crate) fn describe(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_requests::{BINARY, post};
     use super::*;
     use cloudevents::AttributesReader;
-
-    fn post(headers: &[(&str, &str)], body: &str) -> http::Request<Bytes> {
-        let mut request = http::Request::post("/");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request
-            .body(Bytes::copy_from_slice(body.as_bytes()))
-            .expect("request")
-    }
-
-    const BINARY: [(&str, &str); 5] = [
-        ("ce-specversion", "1.0"),
-        ("ce-id", "1"),
-        ("ce-source", "//storage.googleapis.com/projects/_/buckets/b"),
-        ("ce-type", "google.cloud.storage.object.v1.finalized"),
-        ("content-type", "application/json"),
-    ];
 
     fn rejected(request: &http::Request<Bytes>) -> Rejection {
         match decode(request) {

@@ -30,3 +30,29 @@ pub(crate) fn refused(
 ) -> BoxFuture<Result<Response, InvokeError>> {
     Box::pin(std::future::ready(Err(InvokeError::Rejected(rejection))))
 }
+
+/// Requests for the adapters' tests.
+#[cfg(test)]
+pub(crate) mod test_requests {
+    use bytes::Bytes;
+
+    /// A POST to `/` with these headers and body.
+    pub(crate) fn post(headers: &[(&str, &str)], body: &str) -> ::http::Request<Bytes> {
+        let mut request = ::http::Request::post("/");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .body(Bytes::copy_from_slice(body.as_bytes()))
+            .expect("request")
+    }
+
+    /// The headers of a binary-mode Cloud Storage event with JSON data.
+    pub(crate) const BINARY: [(&str, &str); 5] = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "1"),
+        ("ce-source", "//storage.googleapis.com/projects/_/buckets/b"),
+        ("ce-type", "google.cloud.storage.object.v1.finalized"),
+        ("content-type", "application/json"),
+    ];
+}

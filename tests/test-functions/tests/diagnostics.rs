@@ -6,16 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Stream, command, get, run_to_exit, signal, start};
+use common::{Stream, command, get, run_to_exit, signal};
 use serde_json::Value;
 
 fn serve(target: &str, extra: &[(&str, &str)]) -> common::Server {
-    let mut cmd = command();
-    cmd.env("PORT", "0").env("FUNCTION_TARGET", target);
-    for (name, value) in extra {
-        cmd.env(name, value);
-    }
-    start(cmd)
+    common::serve(Some(target), extra)
 }
 
 /// The next JSON entry on stdout that `matches`.

@@ -14,17 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use common::{Stream, command, get, run_to_exit, start};
 
-fn serve(target: Option<&str>, extra: &[(&str, &str)]) -> common::Server {
-    let mut cmd = command();
-    cmd.env("PORT", "0");
-    if let Some(target) = target {
-        cmd.env("FUNCTION_TARGET", target);
-    }
-    for (name, value) in extra {
-        cmd.env(name, value);
-    }
-    start(cmd)
-}
+use common::serve;
 
 /// `curl --http2-prior-knowledge`: the status, the HTTP version and the body.
 fn curl_h2(port: u16, path: &str, extra: &[&str]) -> (u16, String, String) {

@@ -19,12 +19,7 @@ fn scaled(normal: usize, soak: usize) -> usize {
 }
 
 fn serve(target: &str, extra: &[(&str, &str)]) -> common::Server {
-    let mut cmd = command();
-    cmd.env("PORT", "0").env("FUNCTION_TARGET", target);
-    for (name, value) in extra {
-        cmd.env(name, value);
-    }
-    start(cmd)
+    common::serve(Some(target), extra)
 }
 
 fn wait_exit(server: &mut common::Server, within: Duration) -> Option<std::process::ExitStatus> {

@@ -153,6 +153,20 @@ fn forward(stream: impl Read + Send + 'static, which: Stream, to: mpsc::Sender<L
     });
 }
 
+/// Serves `target` (every registered function, each at its name, when `None`) on a fresh
+/// port, with these extra variables.
+pub fn serve(target: Option<&str>, extra: &[(&str, &str)]) -> Server {
+    let mut cmd = command();
+    cmd.env("PORT", "0");
+    if let Some(target) = target {
+        cmd.env("FUNCTION_TARGET", target);
+    }
+    for (name, value) in extra {
+        cmd.env(name, value);
+    }
+    start(cmd)
+}
+
 /// Starts `command` and waits for its "serving on" line to learn the port.
 pub fn start(command: Command) -> Server {
     match try_start(command) {
