@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{Stream, command, get, run_to_exit, start};
+use common::{Stream, command, get, run_to_exit};
 
 use common::serve;
 
@@ -326,13 +326,10 @@ fn gzip_bodies_are_decompressed_within_the_limit() {
 
 #[test]
 fn legacy_event_functions_take_data_sent_by_hand() {
-    let dir = std::env::temp_dir().join(format!("ff-by-hand-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
     let mut cmd = command();
-    cmd.env("PORT", "0")
-        .env("FUNCTION_TARGET", "legacyevent")
-        .current_dir(&dir);
-    let server = start(cmd);
+    cmd.env("PORT", "0").env("FUNCTION_TARGET", "legacyevent");
+    let target = common::start_in_dir(cmd, "by-hand");
+    let (server, dir) = (&target.server, &target.dir);
     for (body, data) in [
         (
             &br#"{"data":{"order":7}}"#[..],
@@ -369,8 +366,7 @@ fn legacy_event_functions_take_data_sent_by_hand() {
     )
     .expect("request");
     assert_eq!(reply.status, 400, "{}", reply.text());
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(target);
 }
 
 /// Raw HTTP/2 frames, for junk no client library would send.

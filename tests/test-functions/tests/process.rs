@@ -164,13 +164,10 @@ fn panic_and_error_targets_answer_500_and_the_process_lives() {
 
 #[test]
 fn http_target_records_the_body_and_log_target_writes_lines() {
-    let dir = std::env::temp_dir().join(format!("ff-http-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
     let mut cmd = command();
-    cmd.env("PORT", "0")
-        .env("FUNCTION_TARGET", "http")
-        .current_dir(&dir);
-    let server = start(cmd);
+    cmd.env("PORT", "0").env("FUNCTION_TARGET", "http");
+    let target = common::start_in_dir(cmd, "http");
+    let (server, dir) = (&target.server, &target.dir);
     let reply = common::request(
         server.port,
         "POST",
@@ -182,8 +179,7 @@ fn http_target_records_the_body_and_log_target_writes_lines() {
     assert_eq!((reply.status, reply.text().as_str()), (200, "OK"));
     let recorded = std::fs::read_to_string(dir.join("function_output.json")).expect("output file");
     assert_eq!(recorded, r#"{"res":"PASS"}"#);
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(target);
 
     let mut cmd = command();
     cmd.env("PORT", "0").env("FUNCTION_TARGET", "log");

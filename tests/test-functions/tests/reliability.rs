@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Conn, Stream, command, get, raise_fd_limit, rss_kib, signal, start};
+use common::{Conn, Stream, command, get, raise_fd_limit, rss_kib, signal};
 
 /// The count for a normal run, or a soak run's.
 fn scaled(normal: usize, soak: usize) -> usize {
@@ -296,13 +296,10 @@ fn paths_are_the_functions_business_and_only_the_exact_ignored_routes_are_refuse
     // The framework serves no files and interprets no path: every one of these reaches the
     // function (`http` records the body it got), byte for byte, and none is answered from
     // the file system or by the ignored-route rule.
-    let dir = std::env::temp_dir().join(format!("ff-paths-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
     let mut cmd = command();
-    cmd.env("PORT", "0")
-        .env("FUNCTION_TARGET", "http")
-        .current_dir(&dir);
-    let server = start(cmd);
+    cmd.env("PORT", "0").env("FUNCTION_TARGET", "http");
+    let target = common::start_in_dir(cmd, "paths");
+    let (server, dir) = (&target.server, &target.dir);
     for (n, path) in [
         "/../../../../etc/passwd",
         "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
@@ -331,6 +328,5 @@ fn paths_are_the_functions_business_and_only_the_exact_ignored_routes_are_refuse
             "{path} reached the function"
         );
     }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(target);
 }
