@@ -62,6 +62,16 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The bytes of a body known up front, without copying; any other body back as it was.
+    pub(crate) fn try_into_bytes(self) -> Result<Bytes, Body> {
+        match self.0 {
+            Inner::Full(bytes) => Ok(bytes.unwrap_or_default()),
+            other => Err(Body(other)),
+        }
+    }
+}
+
 impl Default for Body {
     fn default() -> Self {
         Body::empty()

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// What the platform tells a function about the invocation it is serving.
@@ -42,6 +43,8 @@ struct Inner {
     /// The invocation's own trace and span ids (hex), when the framework traces it: logs
     /// name its span instead of the caller's, and its trace when the caller sent none.
     traced: std::sync::OnceLock<(String, String)>,
+    /// Cancelled when the client goes away: its connection closed, or it reset the stream.
+    client: Option<CancellationToken>,
 }
 
 /// The request, as Error Reporting's `httpRequest` context describes it. Only cheap clones
@@ -152,6 +155,47 @@ impl Context {
             .or(request.remote_ip)
     }
 
+    /// Whether the client that sent the request has gone away: it closed its connection
+    /// (or, over HTTP/1, shut down its sending side) or reset its HTTP/2 stream.
+    ///
+    /// The framework does not cancel the function when that happens: it runs to completion
+    /// or to its deadline, as in the Node.js and Go frameworks, and what it answers is
+    /// dropped when nobody can receive it. A function whose work is only for the client can
+    /// stop early; see [`client_gone`](Context::client_gone) to wait for it.
+    pub fn is_client_gone(&self) -> bool {
+        self.inner
+            .client
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Completes when the client goes away (see [`is_client_gone`](Context::is_client_gone));
+    /// never, for an invocation that has no client (a test's context).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use functions_framework::{Context, Request};
+    ///
+    /// async fn report(_req: Request) -> &'static str {
+    ///     let ctx = Context::current().expect("inside an invocation");
+    ///     tokio::select! {
+    ///         () = tokio::time::sleep(Duration::from_secs(5)) => "the report",
+    ///         // Nobody is waiting any more: stop the expensive part.
+    ///         () = ctx.client_gone() => "",
+    ///     }
+    /// }
+    /// # let _ = report;
+    /// ```
+    pub fn client_gone(&self) -> impl Future<Output = ()> + Send + 'static {
+        let client = self.inner.client.clone();
+        async move {
+            match client {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
     /// The name of the function this invocation runs.
     pub(crate) fn function_name(&self) -> Option<&str> {
         self.inner.function.as_deref()
@@ -183,7 +227,7 @@ impl Context {
         trace: Option<TraceContext>,
         deadline: Option<Instant>,
     ) -> Self {
-        Context::with_parts(execution_id, trace, deadline, None, None)
+        Context::with_parts(execution_id, trace, deadline, None, None, None)
     }
 
     fn with_parts(
@@ -192,6 +236,7 @@ impl Context {
         deadline: Option<Instant>,
         request: Option<RequestInfo>,
         function: Option<Arc<str>>,
+        client: Option<CancellationToken>,
     ) -> Self {
         let slot = std::sync::OnceLock::new();
         if let Some(id) = execution_id {
@@ -205,19 +250,21 @@ impl Context {
                 request,
                 function,
                 traced: std::sync::OnceLock::new(),
+                client,
             }),
         }
     }
 
     /// The context of a request: its headers, what Error Reporting wants of it and the peer's
     /// address. `traceparent` is a CloudEvent's `traceparent` extension found in its body,
-    /// used when the headers carry no trace.
+    /// used when the headers carry no trace; `client` is cancelled when the client goes away.
     pub(crate) fn from_request(
         parts: &http::request::Parts,
         remote_ip: Option<IpAddr>,
         timeout: Option<Duration>,
         traceparent: Option<&str>,
         function: Arc<str>,
+        client: CancellationToken,
     ) -> Self {
         let (execution_id, mut trace) = read_headers(&parts.headers);
         if trace.is_none() {
@@ -238,6 +285,7 @@ impl Context {
             timeout.map(|t| Instant::now() + t),
             Some(request),
             Some(function),
+            Some(client),
         )
     }
 

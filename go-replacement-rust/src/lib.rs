@@ -55,6 +55,7 @@ pub mod convert;
 mod encoding;
 mod error;
 pub mod events;
+mod incoming;
 mod listen;
 pub mod log;
 #[cfg(feature = "opentelemetry")]
@@ -102,11 +103,13 @@ pub use error::HttpError;
 pub use http;
 pub use request::RequestExt;
 pub use signature::cloudevent::{CloudEvent, EventDataError, FromCloudEvent};
+pub use signature::layer::FunctionService;
 pub use signature::legacy::{EventContext, Resource};
 
 use config::{ConfigError, Overrides};
 use server::{Limits, Route, Routes, Server};
-use signature::Invoke;
+use signature::Handler;
+use signature::layer::Wrap;
 
 /// The request an HTTP function receives: its body already read.
 pub type Request = http::Request<Bytes>;
@@ -148,7 +151,9 @@ pub struct Functions {
 struct Registered {
     name: String,
     signature: SignatureType,
-    function: Arc<dyn Invoke>,
+    function: Handler,
+    /// The layers given after it was registered, innermost first.
+    layers: Vec<Wrap>,
 }
 
 impl fmt::Debug for Functions {
@@ -190,11 +195,12 @@ impl Functions {
         }
     }
 
-    fn register(mut self, name: &str, signature: SignatureType, function: Arc<dyn Invoke>) -> Self {
+    fn register(mut self, name: &str, signature: SignatureType, function: Handler) -> Self {
         self.registered.push(Registered {
             name: name.to_owned(),
             signature,
             function,
+            layers: Vec::new(),
         });
         self
     }
@@ -221,7 +227,48 @@ impl Functions {
         self.register(
             name,
             SignatureType::Http,
-            Arc::new(signature::http::HttpFunction(function)),
+            Handler::Buffered(Arc::new(signature::http::HttpFunction(function))),
+        )
+    }
+
+    /// Registers an HTTP function that reads the request body itself, as the client sends
+    /// it: for uploads larger than the body limit (which does not apply), or to process data
+    /// before all of it has arrived. The body ends with an error when the client sends
+    /// nothing for the body idle timeout. `Content-Encoding` is left to the function.
+    ///
+    /// On Cloud Run, HTTP/1 requests are limited to 32 MiB by the platform; deploy with
+    /// `--use-http2` for larger ones.
+    ///
+    /// ```
+    /// use functions_framework::{Body, Error, Functions};
+    /// use functions_framework::http::Request;
+    /// use http_body_util::BodyExt;
+    ///
+    /// /// Counts the bytes of an upload of any size without holding it in memory.
+    /// async fn count(request: Request<Body>) -> Result<String, Error> {
+    ///     let mut body = request.into_body();
+    ///     let mut total = 0;
+    ///     while let Some(frame) = body.frame().await {
+    ///         if let Ok(chunk) = frame?.into_data() {
+    ///             total += chunk.len();
+    ///         }
+    ///     }
+    ///     Ok(format!("{total} bytes"))
+    /// }
+    ///
+    /// let app = Functions::new().http_streaming("count", count);
+    /// # let _ = app;
+    /// ```
+    pub fn http_streaming<F, Fut, R>(self, name: &str, function: F) -> Self
+    where
+        F: Fn(http::Request<Body>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoResponse,
+    {
+        self.register(
+            name,
+            SignatureType::Http,
+            Handler::Streaming(Arc::new(signature::http::StreamingHttpFunction(function))),
         )
     }
 
@@ -254,10 +301,84 @@ impl Functions {
         self.register(
             name,
             SignatureType::Http,
-            Arc::new(signature::http::ServiceFunction(std::sync::Mutex::new(
-                service,
+            Handler::Buffered(Arc::new(signature::http::ServiceFunction(
+                std::sync::Mutex::new(service),
             ))),
         )
+    }
+
+    /// Registers any `tower::Service` as an HTTP function that reads the request body as
+    /// the client sends it, as [`http_streaming`](Functions::http_streaming) does: for a
+    /// gRPC service with client-streaming calls, or uploads past the body limit.
+    ///
+    /// ```
+    /// use axum::{Router, body::Bytes, routing::post};
+    /// use functions_framework::Functions;
+    ///
+    /// let router = Router::new().route("/upload", post(|body: Bytes| async move { body.len().to_string() }));
+    /// let app = Functions::new().service_streaming("api", router);
+    /// # let _ = app;
+    /// ```
+    pub fn service_streaming<S, B>(self, name: &str, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Error>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Error>,
+    {
+        self.register(
+            name,
+            SignatureType::Http,
+            Handler::Streaming(Arc::new(signature::http::ServiceFunction(
+                std::sync::Mutex::new(service),
+            ))),
+        )
+    }
+
+    /// Wraps every function registered so far, whatever its signature, in a tower `Layer`
+    /// (tower-http's, or one of your own): it sees each request before the function's
+    /// adapter and each response after it, framework errors included. Functions registered
+    /// after the call are not wrapped; a later `layer` wraps around an earlier one.
+    ///
+    /// The layer wraps a [`FunctionService`]. Panics and the deadline stay the framework's:
+    /// they are handled outside every layer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use functions_framework::{AttributesReader, Error, Event, Functions};
+    ///
+    /// async fn on_event(event: Event) -> Result<(), Error> {
+    ///     println!("{}", event.id());
+    ///     Ok(())
+    /// }
+    ///
+    /// // At most 4 events at a time, whatever the platform's concurrency.
+    /// let app = Functions::new()
+    ///     .cloud_event("on_event", on_event)
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(4));
+    /// # let _ = app;
+    /// ```
+    pub fn layer<L, B>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<FunctionService> + Send + Sync + 'static,
+        L::Service: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        <L::Service as tower_service::Service<http::Request<Body>>>::Future: Send + 'static,
+        <L::Service as tower_service::Service<http::Request<Body>>>::Error: Into<Error>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Error>,
+    {
+        let wrap = signature::layer::wrap(layer);
+        for registered in &mut self.registered {
+            registered.layers.push(Arc::clone(&wrap));
+        }
+        self
     }
 
     /// Registers a CloudEvent function: an `async fn` taking the SDK's [`Event`] or a
@@ -289,10 +410,10 @@ impl Functions {
         self.register(
             name,
             SignatureType::CloudEvent,
-            Arc::new(signature::cloudevent::CloudEventFunction {
+            Handler::Buffered(Arc::new(signature::cloudevent::CloudEventFunction {
                 function,
                 _event: PhantomData,
-            }),
+            })),
         )
     }
 
@@ -330,10 +451,10 @@ impl Functions {
         self.register(
             name,
             SignatureType::Event,
-            Arc::new(signature::legacy::LegacyEventFunction {
+            Handler::Buffered(Arc::new(signature::legacy::LegacyEventFunction {
                 function,
                 _data: PhantomData,
-            }),
+            })),
         )
     }
 
@@ -373,10 +494,10 @@ impl Functions {
         self.register(
             name,
             SignatureType::Typed,
-            Arc::new(signature::typed::TypedFunction {
+            Handler::Buffered(Arc::new(signature::typed::TypedFunction {
                 function,
                 _input: PhantomData,
-            }),
+            })),
         )
     }
 
@@ -599,6 +720,7 @@ impl Functions {
             limits: self.limits.clone(),
             on_shutdown: std::sync::Mutex::new(self.on_shutdown.take()),
             connections: Arc::new(server::connection_builder(&self.limits)),
+            detached: tokio_util::task::TaskTracker::new(),
         };
         Arc::new(server).run(sockets, signals).await?;
         Ok(())
@@ -646,7 +768,13 @@ impl Functions {
         let route = |r: &Registered| Route {
             name: Arc::from(r.name.as_str()),
             signature: r.signature,
-            function: Arc::clone(&r.function),
+            function: r.layers.iter().fold(r.function.clone(), |inner, wrap| {
+                wrap(FunctionService::new(
+                    inner,
+                    self.limits.body,
+                    self.limits.body_idle_timeout,
+                ))
+            }),
         };
         let chosen = match target {
             Some(name) => self.registered.iter().find(|r| r.name == name),

@@ -208,7 +208,6 @@ pub(crate) async fn flush(bound: Duration) {
 pub(crate) mod glue {
     use std::net::SocketAddr;
 
-    use bytes::Bytes;
     use http::header;
 
     use super::{InvocationSpan, Request, start as start_span};
@@ -218,7 +217,7 @@ pub(crate) mod glue {
     /// carry no trace context and tracing is on.
     pub(crate) fn structured_traceparent(
         parts: &http::request::Parts,
-        body: &Bytes,
+        body: &[u8],
     ) -> Option<String> {
         super::TRACING.get()?;
         let headers = &parts.headers;

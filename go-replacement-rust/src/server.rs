@@ -5,27 +5,33 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use futures_util::task::AtomicWaker;
 use http::{StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::context::Context;
-use crate::error::{self, Rejection};
+use crate::error::{self, InvokeError, Rejection};
+use crate::incoming;
 use crate::listen::Sockets;
-use crate::signature::{BoxFuture, Invoke};
-use crate::{Response, SignatureType};
+use crate::signature::{BoxFuture, Handler};
+use crate::{Body, Response, SignatureType};
 
 /// Server settings that do not come from flags or the environment.
 #[derive(Debug, Clone)]
@@ -81,7 +87,7 @@ pub(crate) struct Route {
     /// The name the function is registered under.
     pub(crate) name: Arc<str>,
     pub(crate) signature: SignatureType,
-    pub(crate) function: Arc<dyn Invoke>,
+    pub(crate) function: Handler,
 }
 
 /// What the server serves: the target at every path, or, when several functions are
@@ -122,6 +128,9 @@ pub(crate) struct Server {
     pub(crate) limits: Limits,
     pub(crate) on_shutdown: std::sync::Mutex<Option<ShutdownHook>>,
     pub(crate) connections: Arc<auto::Builder<TokioExecutor>>,
+    /// Invocations whose client went away, running on to completion: shutdown waits for
+    /// them as for connections.
+    pub(crate) detached: TaskTracker,
 }
 
 impl Server {
@@ -130,7 +139,9 @@ impl Server {
         self: Arc<Self>,
         request: hyper::Request<Incoming>,
         remote: Option<SocketAddr>,
+        connection: Arc<Connection>,
     ) -> Response {
+        let _in_flight = InFlight::new(&connection);
         let path = request.uri().path();
         let Some(route) = self.routes.find(path) else {
             return error::rejected(&Rejection::new(
@@ -147,7 +158,49 @@ impl Server {
         if self.ignored_routes.iter().any(|ignored| ignored == path) {
             return error::status_only(StatusCode::NOT_FOUND);
         }
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
+        match &route.function {
+            Handler::Buffered(function) => {
+                let unread = incoming::Unread::start(&connection.bodies_unread);
+                let read = self.read(parts, body).await;
+                drop(unread);
+                let (parts, body) = match read {
+                    Ok(read) => read,
+                    Err(response) => return response,
+                };
+                let function = Arc::clone(function);
+                let peek = body.clone();
+                self.start(
+                    route,
+                    parts,
+                    Some(&peek),
+                    remote,
+                    &connection.gone,
+                    move |parts| function.invoke(http::Request::from_parts(parts, body)),
+                )
+                .await
+            }
+            Handler::Streaming(function) => {
+                let function = Arc::clone(function);
+                let body = Body::new(incoming::Streamed::new(
+                    body,
+                    self.limits.body_idle_timeout,
+                    incoming::Unread::start(&connection.bodies_unread),
+                ));
+                self.start(route, parts, None, remote, &connection.gone, move |parts| {
+                    function.invoke(http::Request::from_parts(parts, body))
+                })
+                .await
+            }
+        }
+    }
+
+    /// Reads the body within the limit and undoes its `Content-Encoding`.
+    async fn read(
+        &self,
+        mut parts: http::request::Parts,
+        body: Incoming,
+    ) -> Result<(http::request::Parts, Bytes), Response> {
         let limit = self.limits.body;
         let declared = parts
             .headers
@@ -155,39 +208,59 @@ impl Server {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
-            return error::too_large(limit);
+            return Err(error::too_large(limit));
         }
         // Bodies are read through a box: it keeps the request future small for the common
         // case of an empty body, and a future that small is cheap to move.
         let body = if http_body::Body::is_end_stream(&body) {
             Bytes::new()
         } else {
-            match Box::pin(read_body(body, limit, self.limits.body_idle_timeout)).await {
-                Ok(body) => body,
-                Err(response) => return response,
-            }
+            Box::pin(incoming::read(
+                body,
+                declared,
+                limit,
+                self.limits.body_idle_timeout,
+            ))
+            .await?
         };
-        let body = match crate::encoding::decode(&mut parts, body, limit) {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
+        let body = crate::encoding::decode(&mut parts, body, limit)?;
+        Ok((parts, body))
+    }
+
+    /// Makes the invocation's context and runs the function on the request. `body` is the
+    /// body when it has been read (a structured CloudEvent may carry the trace context).
+    async fn start(
+        &self,
+        route: &Route,
+        parts: http::request::Parts,
+        body: Option<&Bytes>,
+        remote: Option<SocketAddr>,
+        connection: &CancellationToken,
+        function: impl FnOnce(http::request::Parts) -> BoxFuture<Result<Response, InvokeError>>,
+    ) -> Response {
         #[cfg(feature = "opentelemetry")]
-        let structured_traceparent = crate::otel::glue::structured_traceparent(&parts, &body);
+        let structured_traceparent =
+            body.and_then(|body| crate::otel::glue::structured_traceparent(&parts, body));
         #[cfg(not(feature = "opentelemetry"))]
-        let structured_traceparent: Option<String> = None;
+        let structured_traceparent: Option<String> = {
+            let _ = body;
+            None
+        };
+        let client = connection.child_token();
         let context = Context::from_request(
             &parts,
             remote.map(|a| a.ip()),
             self.timeout,
             structured_traceparent.as_deref(),
             Arc::clone(&route.name),
+            client.clone(),
         );
         #[cfg(feature = "opentelemetry")]
         {
             let span =
                 crate::otel::glue::start(&route.name, route.signature, &parts, remote, &context);
             let response = self
-                .invoke(route, context, http::Request::from_parts(parts, body))
+                .invoke(route, context, client, move || function(parts))
                 .await;
             if let Some(span) = span {
                 crate::otel::end(span, response.status().as_u16());
@@ -195,23 +268,26 @@ impl Server {
             response
         }
         #[cfg(not(feature = "opentelemetry"))]
-        self.invoke(route, context, http::Request::from_parts(parts, body))
+        self.invoke(route, context, client, move || function(parts))
             .await
     }
 
     /// Runs the function with its context, catching panics and enforcing the deadline.
+    ///
+    /// A client that goes away does not cancel the function, as in the Node.js and Go
+    /// frameworks: the invocation runs on to completion or to its deadline on a task of its
+    /// own, its context tells it the client is gone, and its response is dropped.
     async fn invoke(
         &self,
         route: &Route,
         context: Context,
-        request: http::Request<Bytes>,
+        client: CancellationToken,
+        function: impl FnOnce() -> BoxFuture<Result<Response, InvokeError>>,
     ) -> Response {
         // Calling the function only builds its future, but a closure may run code before
         // returning it: that part runs here, with the context set and panics caught like
         // those of the future. What is kept across `.await` is then just the boxed future.
-        let started = context.sync_scope(|| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| route.function.invoke(request)))
-        });
+        let started = context.sync_scope(|| std::panic::catch_unwind(AssertUnwindSafe(function)));
         let Ok(future) = started else {
             return error::crash();
         };
@@ -219,11 +295,14 @@ impl Server {
         // with `spawn` too.
         let span = tracing::info_span!("function", name = %route.name);
         let timeout = self.timeout;
+        let gone = client.clone();
         // Everything from here runs in the invocation's scope, so that what it logs (the
-        // error report, the deadline) carries the invocation's context.
+        // error report, the deadline, the client going away) carries the invocation's
+        // context.
         let run = async move {
             let call =
                 tracing::Instrument::instrument(AssertUnwindSafe(future).catch_unwind(), span);
+            let call = ReportClientGone::new(call, gone);
             let outcome = match timeout {
                 // Boxed: a timer entry is large, and most deployments outside Cloud Run have
                 // no deadline.
@@ -241,9 +320,13 @@ impl Server {
                 Err(_panic) => error::crash(),
             }
         };
-        context.scope(run).await
+        Detach {
+            run: Some(Box::pin(context.scope(run))),
+            client,
+            tracker: &self.detached,
+        }
+        .await
     }
-
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests for at most
     /// `shutdown_timeout`.
     pub(crate) async fn run(self: Arc<Self>, sockets: Sockets, signals: Signals) -> io::Result<()> {
@@ -291,7 +374,11 @@ impl Server {
         let bound = self.limits.shutdown_timeout;
         let deadline = tokio::time::Instant::now() + bound;
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections drained"),
+            () = async {
+                graceful.shutdown().await;
+                self.detached.close();
+                self.detached.wait().await;
+            } => tracing::info!("all connections drained"),
             () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!(bound_secs = bound.as_secs_f64(), "drain bound reached: exiting with requests unfinished");
             }
@@ -332,19 +419,224 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let remote = stream.peer_addr().ok();
         let server = Arc::clone(self);
+        let connection = Arc::new(Connection::default());
+        let gone = connection.gone.clone();
+        let stream = WatchedStream {
+            stream,
+            connection: Arc::clone(&connection),
+            eof_held: false,
+        };
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
-            server.handle(request, remote).map(Ok::<_, Infallible>)
+            server
+                .handle(request, remote, Arc::clone(&connection))
+                .map(Ok::<_, Infallible>)
         });
         let builder = Arc::clone(&self.connections);
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _closed = gone.drop_guard();
             // With upgrades, so that a service can take the connection over (WebSockets).
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
+    }
+}
+
+/// An invocation running in the request's task. If the request is dropped before the
+/// invocation ends (the client closed its connection or reset its stream), the client is
+/// marked gone and the invocation moves to a task of its own, to run to completion or to
+/// its deadline: the function is never cancelled halfway by a client.
+struct Detach<'a> {
+    run: Option<BoxFuture<Response>>,
+    client: CancellationToken,
+    tracker: &'a TaskTracker,
+}
+
+impl Future for Detach<'_> {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Response> {
+        let Some(run) = self.run.as_mut() else {
+            return Poll::Ready(error::status_only(StatusCode::INTERNAL_SERVER_ERROR));
+        };
+        let response = std::task::ready!(run.as_mut().poll(cx));
+        self.run = None;
+        Poll::Ready(response)
+    }
+}
+
+impl Drop for Detach<'_> {
+    fn drop(&mut self) {
+        if let Some(run) = self.run.take() {
+            self.client.cancel();
+            // Dropped in the connection's task, so on the server's runtime.
+            self.tracker.spawn(async move {
+                let _ = run.await;
+            });
+        }
+    }
+}
+
+/// Logs, in the invocation's scope, when its client goes away while the function runs.
+struct ReportClientGone<F> {
+    call: Pin<Box<F>>,
+    gone: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    client: CancellationToken,
+    reported: bool,
+}
+
+impl<F> ReportClientGone<F> {
+    fn new(call: F, client: CancellationToken) -> Self {
+        ReportClientGone {
+            call: Box::pin(call),
+            gone: None,
+            client,
+            reported: false,
+        }
+    }
+}
+
+impl<F: Future> Future for ReportClientGone<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(output) = this.call.as_mut().poll(cx) {
+            if this.reported {
+                tracing::info!("the function finished after its client went away");
+            }
+            return Poll::Ready(output);
+        }
+        if !this.reported {
+            // Only an invocation that has to wait pays for the waiter.
+            let gone = this
+                .gone
+                .get_or_insert_with(|| Box::pin(this.client.clone().cancelled_owned()));
+            if gone.as_mut().poll(cx).is_ready() {
+                this.reported = true;
+                this.gone = None;
+                tracing::info!(
+                    "the client went away; the function runs on to completion or its deadline, \
+                     and its response is dropped"
+                );
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// What the requests of one connection share about it.
+#[derive(Default)]
+struct Connection {
+    /// Cancelled when the client closes the connection (or its sending side): what each
+    /// invocation on it sees as the client going away.
+    gone: CancellationToken,
+    /// Requests being answered.
+    in_flight: AtomicUsize,
+    /// Request bodies not yet received in full.
+    bodies_unread: Arc<AtomicUsize>,
+    /// The connection's reader, waiting to be told of an end of stream it was kept from.
+    reader: AtomicWaker,
+}
+
+/// Counts a request as being answered while it lives.
+struct InFlight<'a>(&'a Connection);
+
+impl<'a> InFlight<'a> {
+    fn new(connection: &'a Connection) -> Self {
+        connection.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(connection)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.reader.wake();
+        }
+    }
+}
+
+/// A client's connection, watched for the client closing it.
+///
+/// A read that finds the end of the stream marks the client gone. If a request whose body
+/// has arrived is still being answered, the end of the stream is then kept from hyper until
+/// it has been answered: a client that shut down only its sending side after its request (a
+/// half-close) still gets the response, and one that closed the connection loses nothing it
+/// could have received. A read error (a reset) is passed on: the connection is over.
+struct WatchedStream {
+    stream: TcpStream,
+    connection: Arc<Connection>,
+    /// The end of the stream has been read and not yet passed on.
+    eof_held: bool,
+}
+
+impl WatchedStream {
+    fn answering(&self) -> bool {
+        self.connection.in_flight.load(Ordering::Acquire) > 0
+    }
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.eof_held {
+            let before = buf.filled().len();
+            let read = std::task::ready!(Pin::new(&mut this.stream).poll_read(cx, buf));
+            let at_end = read.is_ok() && buf.filled().len() == before && buf.remaining() > 0;
+            if read.is_err() || at_end {
+                this.connection.gone.cancel();
+            }
+            let body_complete = this.connection.bodies_unread.load(Ordering::Acquire) == 0;
+            if !at_end || !body_complete || !this.answering() {
+                return Poll::Ready(read);
+            }
+            this.eof_held = true;
+        }
+        this.connection.reader.register(cx.waker());
+        if this.answering() {
+            Poll::Pending
+        } else {
+            // The end of the stream, now that the last response is on its way.
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -375,53 +667,6 @@ async fn accept(listeners: &[TcpListener]) -> io::Result<TcpStream> {
         Poll::Pending
     })
     .await
-}
-
-/// Reads the whole body, refusing it past `limit` bytes (413) or when the client sends
-/// nothing for `idle` (408): a stalled upload must not hold a connection forever.
-async fn read_body(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, Response> {
-    let mut body = Limited::new(body, limit);
-    let mut first: Option<Bytes> = None;
-    let mut rest: Vec<u8> = Vec::new();
-    loop {
-        // Data already received needs no timer: only a frame that has to be waited for is.
-        let ready = body.frame().now_or_never();
-        let next = match ready {
-            Some(frame) => Ok(frame),
-            None => tokio::time::timeout(idle, body.frame()).await,
-        };
-        let frame = match next {
-            Err(_) => return Err(error::body_stalled(idle)),
-            Ok(None) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(error))) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(error::too_large(limit));
-            }
-            Ok(Some(Err(error))) => {
-                tracing::debug!(%error, "request body could not be read");
-                return Err(error::rejected(&Rejection::bad_request(format!(
-                    "could not read the request body: {error}"
-                ))));
-            }
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        // Most bodies arrive in one frame: keep it without copying.
-        match &first {
-            None if rest.is_empty() => first = Some(data),
-            _ => {
-                if let Some(first) = first.take() {
-                    rest.extend_from_slice(&first);
-                }
-                rest.extend_from_slice(&data);
-            }
-        }
-    }
-    Ok(match first {
-        Some(bytes) => bytes,
-        None => Bytes::from(rest),
-    })
 }
 
 #[allow(clippy::exit)]

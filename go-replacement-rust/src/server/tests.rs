@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::Client;
@@ -614,4 +615,194 @@ async fn target_selection() {
             .unwrap_or_default()
             .contains("twice")
     );
+}
+
+#[tokio::test]
+async fn a_streaming_function_reads_past_the_body_limit_as_the_body_arrives() {
+    use crate::Body;
+    async fn count(request: http::Request<Body>) -> Result<String, Error> {
+        let mut body = request.into_body();
+        let (mut total, mut frames) = (0, 0);
+        while let Some(frame) = body.frame().await {
+            if let Ok(chunk) = frame?.into_data() {
+                total += chunk.len();
+                frames += 1;
+            }
+        }
+        Ok(format!("{total} bytes in {frames} frames"))
+    }
+    let app = Functions::new()
+        .http_streaming("count", count)
+        .http("buffered", |req: Request| async move {
+            req.body().len().to_string()
+        })
+        .body_limit(1024);
+    let addr = start(app);
+    // 8 chunks, each sent after the function has had the chance to read the one before.
+    let chunks = Box::pin(futures_util::stream::iter(0..8).then(|_| async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(&[b'b'; 300])))
+    }));
+    let request = http::Request::post(format!("http://{addr}/count"))
+        .body(StreamBody::new(chunks))
+        .expect("request");
+    let response = Client::builder(TokioExecutor::new())
+        .build_http()
+        .request(request)
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(text.starts_with("2400 bytes in "), "{text}");
+    let frames: usize = text
+        .trim_start_matches("2400 bytes in ")
+        .trim_end_matches(" frames")
+        .parse()
+        .expect("frames");
+    assert!(frames > 1, "the body arrived in one piece: {text}");
+
+    static BIG: [u8; 2048] = [b'a'; 2048];
+    let buffered = send(addr, Method::POST, "/buffered", &BIG).await;
+    assert_eq!(buffered.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        send(addr, Method::POST, "/count", &BIG).await.text(),
+        "2048 bytes in 1 frames"
+    );
+}
+
+#[tokio::test]
+async fn layers_wrap_functions_of_every_signature_registered_before_them() {
+    use crate::{Body, CloudEvent};
+    use tower::util::{MapRequestLayer, MapResponseLayer};
+
+    fn mark(mut response: Response) -> Response {
+        response
+            .headers_mut()
+            .insert("x-layered", http::HeaderValue::from_static("yes"));
+        response
+    }
+    /// Replaces the body with a streamed one: the adapter must still get all of it.
+    fn restream(request: http::Request<Body>) -> http::Request<Body> {
+        request.map(|body| {
+            let stream = Box::pin(futures_util::stream::once(async move {
+                let bytes = body.collect().await?.to_bytes();
+                Ok::<_, Error>(http_body::Frame::data(bytes))
+            }));
+            Body::new(StreamBody::new(stream))
+        })
+    }
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Order {
+        quantity: u32,
+    }
+    let app = Functions::new()
+        .cloud_event("event", |_event: CloudEvent<serde_json::Value>| async {
+            Ok::<_, Error>(())
+        })
+        .typed("typed", |order: Order| async move { Ok::<_, Error>(order) })
+        .layer(MapRequestLayer::new(restream))
+        .layer(MapResponseLayer::new(mark))
+        .http("plain", |_req: Request| async { "plain" });
+    let addr = start(app);
+    let event = send_with(
+        addr,
+        Method::POST,
+        "/event",
+        br#"{"a": 1}"#,
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "//test"),
+            ("ce-type", "test.type"),
+            ("content-type", "application/json"),
+        ],
+    )
+    .await;
+    assert_eq!(event.status, StatusCode::NO_CONTENT);
+    assert_eq!(event.headers["x-layered"], "yes");
+
+    let typed = send(addr, Method::POST, "/typed", br#"{"quantity": 3}"#).await;
+    assert_eq!(
+        (typed.status, typed.text()),
+        (StatusCode::OK, r#"{"quantity":3}"#.to_owned())
+    );
+    assert_eq!(typed.headers["x-layered"], "yes");
+    // The adapter's refusal passes through the layer like any response.
+    let refused = send(addr, Method::POST, "/typed", br#"{"quantity": "x"}"#).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.headers["x-layered"], "yes");
+
+    let plain = send(addr, Method::GET, "/plain", b"").await;
+    assert_eq!(plain.text(), "plain");
+    assert!(plain.headers.get("x-layered").is_none());
+}
+
+/// Waits until `done` holds, for at most 5 s.
+async fn eventually(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not hold within 5 s");
+}
+
+#[tokio::test]
+async fn a_function_runs_on_after_its_client_goes_away_and_sees_it() {
+    // 0: not finished; 1: finished, client present; 2: finished, client gone.
+    let outcome = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (seen, entered) = (Arc::clone(&outcome), Arc::clone(&started));
+    let app = Functions::new().http("slow", move |_req: Request| {
+        let (seen, entered) = (Arc::clone(&seen), Arc::clone(&entered));
+        async move {
+            entered.fetch_add(1, Ordering::SeqCst);
+            let ctx = Context::current().expect("context");
+            // Wait for the client to go, then a little more: the function is not cancelled.
+            ctx.client_gone().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            seen.store(if ctx.is_client_gone() { 2 } else { 1 }, Ordering::SeqCst);
+            "done"
+        }
+    });
+    let addr = start(app);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    eventually(|| started.load(Ordering::SeqCst) == 1).await;
+    drop(stream);
+    eventually(|| outcome.load(Ordering::SeqCst) != 0).await;
+    assert_eq!(outcome.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_gets_the_response() {
+    let app = Functions::new().http("f", |_req: Request| async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        "still answered"
+    });
+    let addr = start(app);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    stream.shutdown().await.expect("shutdown");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("still answered"), "{out}");
 }

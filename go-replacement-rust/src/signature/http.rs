@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use bytes::Bytes;
 use tower_service::Service;
 
-use super::{BoxFuture, Invoke};
+use super::{BoxFuture, Invoke, InvokeStreaming};
 use crate::error::InvokeError;
 use crate::{Body, Error, IntoResponse, Request, Response};
 
@@ -19,6 +19,21 @@ where
     R: IntoResponse,
 {
     fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
+        let future = (self.0)(request);
+        Box::pin(async move { future.await.into_result().map_err(InvokeError::Failed) })
+    }
+}
+
+/// An `async fn(http::Request<Body>) -> impl IntoResponse` that reads the body itself.
+pub(crate) struct StreamingHttpFunction<F>(pub(crate) F);
+
+impl<F, Fut, R> InvokeStreaming for StreamingHttpFunction<F>
+where
+    F: Fn(http::Request<Body>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn invoke(&self, request: http::Request<Body>) -> BoxFuture<Result<Response, InvokeError>> {
         let future = (self.0)(request);
         Box::pin(async move { future.await.into_result().map_err(InvokeError::Failed) })
     }
@@ -38,6 +53,19 @@ where
     B::Error: Into<Error>,
 {
     fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
+        InvokeStreaming::invoke(self, request.map(Body::from))
+    }
+}
+
+impl<S, B> InvokeStreaming for ServiceFunction<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Error>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Error>,
+{
+    fn invoke(&self, request: http::Request<Body>) -> BoxFuture<Result<Response, InvokeError>> {
         // A clone that panicked poisons the lock: the service cannot be used any more.
         let service = self.0.lock().map(|service| service.clone()).map_err(|_| ());
         Box::pin(async move {
@@ -47,7 +75,7 @@ where
             poll_fn(|cx| service.poll_ready(cx))
                 .await
                 .map_err(|error| InvokeError::Failed(error.into()))?;
-            match service.call(request.map(Body::from)).await {
+            match service.call(request).await {
                 Ok(response) => Ok(response.into_response()),
                 Err(error) => Err(InvokeError::Failed(error.into())),
             }

@@ -2,15 +2,17 @@
 //! server runs. The decoding the two event signatures share is in [`decode`].
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::Response;
 use crate::error::InvokeError;
+use crate::{Body, Response};
 
 pub(crate) mod cloudevent;
 pub(crate) mod decode;
 pub(crate) mod http;
+pub(crate) mod layer;
 pub(crate) mod legacy;
 pub(crate) mod typed;
 
@@ -22,6 +24,22 @@ pub(crate) trait Invoke: Send + Sync + 'static {
     /// Runs the function on a request whose body has been read: the function's response, or
     /// why there is none (the request was refused, or the function failed).
     fn invoke(&self, request: ::http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>>;
+}
+
+/// A registered function that takes the request body as it arrives, without the framework
+/// reading it first.
+pub(crate) trait InvokeStreaming: Send + Sync + 'static {
+    /// Runs the function on a request whose body is still being received.
+    fn invoke(&self, request: ::http::Request<Body>) -> BoxFuture<Result<Response, InvokeError>>;
+}
+
+/// A registered function, by how it takes its request body.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    /// The framework reads the body (within the limit) before the function runs.
+    Buffered(Arc<dyn Invoke>),
+    /// The function reads the body itself.
+    Streaming(Arc<dyn InvokeStreaming>),
 }
 
 /// An invocation that ends before the function runs.
