@@ -63,6 +63,11 @@ impl Body {
 }
 
 impl Body {
+    /// Whether the body is produced as it is sent, rather than known up front.
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(self.0, Inner::Boxed(_))
+    }
+
     /// The bytes of a body known up front, without copying; any other body back as it was.
     pub(crate) fn try_into_bytes(self) -> Result<Bytes, Body> {
         match self.0 {

@@ -140,8 +140,27 @@ impl Server {
         request: hyper::Request<Incoming>,
         remote: Option<SocketAddr>,
         connection: Arc<Connection>,
+        in_flight: InFlight,
     ) -> Response {
-        let _in_flight = InFlight::new(&connection);
+        let response = self.respond(request, remote, &connection).await;
+        if !response.body().is_streaming() {
+            return response;
+        }
+        // A streamed answer is being given until its body ends.
+        response.map(|body| {
+            Body::new(Answering {
+                body,
+                _in_flight: in_flight,
+            })
+        })
+    }
+
+    async fn respond(
+        &self,
+        request: hyper::Request<Incoming>,
+        remote: Option<SocketAddr>,
+        connection: &Connection,
+    ) -> Response {
         let path = request.uri().path();
         let Some(route) = self.routes.find(path) else {
             return error::rejected(&Rejection::new(
@@ -425,11 +444,15 @@ impl Server {
             stream,
             connection: Arc::clone(&connection),
             eof_held: false,
+            flushed: 0,
         };
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
+            // Counted from the moment hyper hands the request over, before the handler first
+            // runs: an end of stream read in between must already be held back.
+            let in_flight = InFlight::new(Arc::clone(&connection));
             server
-                .handle(request, remote, Arc::clone(&connection))
+                .handle(request, remote, Arc::clone(&connection), in_flight)
                 .map(Ok::<_, Infallible>)
         });
         let builder = Arc::clone(&self.connections);
@@ -536,6 +559,8 @@ struct Connection {
     gone: CancellationToken,
     /// Requests being answered.
     in_flight: AtomicUsize,
+    /// Requests answered (their response given to hyper, a streamed body ended).
+    answered: AtomicUsize,
     /// Request bodies not yet received in full.
     bodies_unread: Arc<AtomicUsize>,
     /// The connection's reader, waiting to be told of an end of stream it was kept from.
@@ -543,20 +568,47 @@ struct Connection {
 }
 
 /// Counts a request as being answered while it lives.
-struct InFlight<'a>(&'a Connection);
+struct InFlight(Arc<Connection>);
 
-impl<'a> InFlight<'a> {
-    fn new(connection: &'a Connection) -> Self {
+impl InFlight {
+    fn new(connection: Arc<Connection>) -> Self {
         connection.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(connection)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
+        self.0.answered.fetch_add(1, Ordering::AcqRel);
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.reader.wake();
         }
+    }
+}
+
+/// A streamed response body, which keeps its request counted as being answered.
+struct Answering {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Answering {
+    type Data = Bytes;
+    type Error = crate::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, crate::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -572,11 +624,16 @@ struct WatchedStream {
     connection: Arc<Connection>,
     /// The end of the stream has been read and not yet passed on.
     eof_held: bool,
+    /// How many requests had been answered at the last flush.
+    flushed: usize,
 }
 
 impl WatchedStream {
+    /// Whether a response is still owed or not yet flushed: hyper must not see the end of
+    /// the stream before, or it would drop the connection with the response.
     fn answering(&self) -> bool {
         self.connection.in_flight.load(Ordering::Acquire) > 0
+            || self.connection.answered.load(Ordering::Acquire) != self.flushed
     }
 }
 
@@ -632,7 +689,16 @@ impl AsyncWrite for WatchedStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        let answered = this.connection.answered.load(Ordering::Acquire);
+        let flushed = std::task::ready!(Pin::new(&mut this.stream).poll_flush(cx));
+        if flushed.is_ok() {
+            this.flushed = answered;
+            if this.eof_held {
+                this.connection.reader.wake();
+            }
+        }
+        Poll::Ready(flushed)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {

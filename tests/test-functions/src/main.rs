@@ -14,7 +14,7 @@ use functions_framework::{
     AttributesReader, Body, Bytes, Context, Error, Event, EventContext, Functions, HttpError,
     IntoResponse, Request, RequestExt, Response,
 };
-use http_body_util::StreamBody;
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,26 @@ async fn sleep(req: Request) -> (StatusCode, String) {
     let ms = query_number(&req, "ms").unwrap_or(0);
     tracing::info!(ms, "sleeping {ms} ms");
     tokio::time::sleep(Duration::from_millis(ms)).await;
+    let client_gone = Context::current().is_some_and(|ctx| ctx.is_client_gone());
+    tracing::info!(ms, client_gone, "slept {ms} ms");
     (StatusCode::OK, format!("slept {ms}ms"))
+}
+
+/// Reads the body as it arrives (past the body limit): logs `first chunk` when the first
+/// bytes are in, and answers `N bytes`.
+async fn upload(request: http::Request<Body>) -> Result<String, Error> {
+    conformance_sleep().await;
+    let mut body = request.into_body();
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(chunk) = frame?.into_data() {
+            if total == 0 {
+                tracing::info!(bytes = chunk.len(), "first chunk");
+            }
+            total += chunk.len();
+        }
+    }
+    Ok(format!("{total} bytes"))
 }
 
 /// Writes `?lines=N` numbered lines to stdout, then answers 200.
@@ -263,6 +282,7 @@ async fn main() -> Result<(), Error> {
         .http("panic", panic)
         .http("error", error)
         .http("sleep", sleep)
+        .http_streaming("upload", upload)
         .http("log", log)
         .cloud_event("cloudevent", cloudevent)
         .cloud_event("cloudevent_noop", cloudevent_noop)

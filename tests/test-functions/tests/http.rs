@@ -520,3 +520,104 @@ fn http2_junk_gets_no_crash_and_a_good_request_follows_each() {
         "the server is alive"
     );
 }
+
+#[test]
+fn a_streaming_function_reads_an_upload_past_the_body_limit_as_it_arrives() {
+    use std::io::{Read, Write};
+    let server = serve(Some("upload"), &[("TEST_BODY_LIMIT", "1048576")]);
+    let total: usize = 8 * 1024 * 1024;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("head");
+    let chunk = vec![b'x'; 64 * 1024];
+    stream.write_all(&chunk).expect("first chunk");
+    // The function has the first bytes while most of the body is still to be sent.
+    server.wait_lines(Stream::Stdout, 1, Duration::from_secs(10), |l| {
+        l.contains("first chunk")
+    });
+    for _ in 1..total / chunk.len() {
+        stream.write_all(&chunk).expect("chunk");
+    }
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    let reply = common::parse(&answer).expect("reply");
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, format!("{total} bytes"))
+    );
+
+    // The same upload to a buffered function of the same binary is refused.
+    drop(server);
+    let buffered = serve(Some("echo"), &[("TEST_BODY_LIMIT", "1048576")]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", buffered.port)).expect("connect");
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("head");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    assert_eq!(common::parse(&answer).expect("reply").status, 413);
+}
+
+#[test]
+fn a_client_that_goes_away_does_not_cancel_the_function_which_sees_it() {
+    use std::io::Write;
+    let server = serve(Some("sleep"), &[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream
+        .write_all(b"GET /?ms=600 HTTP/1.1\r\nHost: x\r\nFunction-Execution-Id: gone-1\r\n\r\n")
+        .expect("request");
+    server.wait_lines(Stream::Stdout, 1, Duration::from_secs(10), |l| {
+        l.contains("sleeping 600 ms")
+    });
+    drop(stream);
+    let lines = server.wait_lines(Stream::Stdout, 3, Duration::from_secs(10), |l| {
+        l.contains("gone-1")
+            && (l.contains("client went away")
+                || l.contains("slept 600 ms")
+                || l.contains("finished after"))
+    });
+    assert!(lines[0].contains("the client went away"), "{lines:#?}");
+    assert!(
+        lines[1].contains("slept 600 ms") && lines[1].contains(r#""client_gone":true"#),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].contains("the function finished after its client went away"),
+        "{lines:#?}"
+    );
+
+    // A client that stays sees its function finish with the client present.
+    assert_eq!(get(server.port, "/?ms=1").expect("reply").status, 200);
+    server.wait_lines(Stream::Stdout, 1, Duration::from_secs(10), |l| {
+        l.contains("slept 1 ms") && l.contains(r#""client_gone":false"#)
+    });
+}
+
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_response() {
+    use std::io::{Read, Write};
+    let server = serve(Some("sleep"), &[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    stream
+        .write_all(b"GET /?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("answer");
+    let reply = common::parse(&answer).expect("reply");
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "slept 200ms".to_owned())
+    );
+    // The function saw the half-close as the client going away, and answered anyway.
+    server.wait_lines(Stream::Stdout, 1, Duration::from_secs(10), |l| {
+        l.contains("slept 200 ms") && l.contains(r#""client_gone":true"#)
+    });
+}
