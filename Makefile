@@ -174,7 +174,7 @@ $(BENCH_NODE_PEER)/node_modules/.package-lock.json: $(BENCH_PEERS)/node/package.
 	cp $(BENCH_PEERS)/node/package.json $(BENCH_PEERS)/node/package-lock.json $(BENCH_PEERS)/node/.npmrc $(BENCH_NODE_PEER)/
 	cd $(BENCH_NODE_PEER) && npm ci --no-audit --no-fund --loglevel=error
 
-bench: bench-tools $(INJECTED_FF)/node_modules/.package-lock.json ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
+bench: bench-tools test-tools $(INJECTED_FF)/node_modules/.package-lock.json ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
 	cargo build --release -p test-functions -p hyper-hello -p shim-node
 	BENCH_CACHE=$(BENCH_CACHE) $(BENCH_VENV)/bin/python benches/run.py
 

@@ -88,6 +88,8 @@ SHIM_COLD_KEYS = ("shim-require", "launch-node", "shim-early")
 TARGET_RSS_IDLE_MIB = 5.0
 TARGET_RSS_LOAD_MIB = 10.0
 TARGET_ZIP_MIB = 5.0
+TARGET_H2C_GET_CPU = 1.15  # x bare hyper h2c
+TARGET_LARGE_POST_CPU = 1.5  # x bare hyper reading the same body
 
 
 def log(message: str) -> None:
@@ -492,6 +494,129 @@ def burst(server: Server, workload: Workload, seconds: int, client_cores: Option
 
 
 # ---------------------------------------------------------------------------------------
+# Protocol and body rows: this project's binary against bare hyper only, for what the
+# rotation above does not cover (HTTP/2 with prior knowledge, large request bodies).
+
+POST_BODY_SCRIPT = BENCHES / "post-body.lua"
+
+
+@dataclass
+class ExtraRow:
+    key: str
+    label: str
+    tool: str  # "wrk" or "h2load"
+    limit: float  # CPU per request, × bare hyper
+    body_bytes: int = 0
+    results: dict = field(default_factory=dict)  # peer key -> list of bursts
+
+
+def extra_rows() -> list[ExtraRow]:
+    return [
+        ExtraRow("h2c-get", "GET / over HTTP/2 with prior knowledge (h2load)", "h2load", TARGET_H2C_GET_CPU),
+        ExtraRow("post-1m", "POST / with a 1 MiB body (HTTP function)", "wrk", TARGET_LARGE_POST_CPU, MIB),
+        ExtraRow("post-16m", "POST / with a 16 MiB body (HTTP function)", "wrk", TARGET_LARGE_POST_CPU, 16 * MIB),
+    ]
+
+
+def parse_h2load(output: str) -> dict:
+    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored",
+                     output)
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
+    if not done or not rps:
+        raise RuntimeError(f"cannot read h2load's output:\n{output}")
+    return {"requests": int(done.group(4)), "rps": float(rps.group(1)),
+            "errors": int(done.group(5)) + int(done.group(6))}
+
+
+def extra_burst(row: ExtraRow, server: Server, seconds: int, client_cores: Optional[set[int]]) -> dict:
+    url = f"http://127.0.0.1:{server.port}/"
+    env = dict(os.environ)
+    if row.tool == "h2load":
+        cmd = ["h2load", "-c", str(CONNECTIONS), "-m", "1", "-t", "1", "-D", str(seconds), url]
+    else:
+        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(POST_BODY_SCRIPT), url]
+        env["BODY_BYTES"] = str(row.body_bytes)
+    before = tree_cpu_seconds(server.proc.pid)
+    with pinned(client_cores):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, env=env)
+    time.sleep(0.05)
+    after = tree_cpu_seconds(server.proc.pid)
+    if done.returncode != 0:
+        raise RuntimeError(f"{row.tool} failed ({done.returncode}): {done.stderr or done.stdout}")
+    if row.tool == "h2load":
+        result = parse_h2load(done.stdout)
+    else:
+        parsed = parse_wrk(done.stdout)
+        result = {"requests": parsed["requests"], "rps": parsed["rps"],
+                  "errors": parsed["non2xx"] + parsed["socket_errors"]}
+    result["cpu_us_per_req"] = (after - before) / result["requests"] * 1e6 if result["requests"] else float("nan")
+    return result
+
+
+def measure_extra(st: Stage, server_cores, client_cores, logdir: Path) -> list[dict]:
+    rows = extra_rows()
+    servers: dict[str, Server] = {}
+    builds = {
+        "hyper": lambda port: [HYPER], "hyper-h2c": lambda port: [HYPER],
+        "rust": lambda port: [BINARY],
+    }
+    envs = {
+        "hyper": lambda port: base_env(PORT=str(port)),
+        "hyper-h2c": lambda port: base_env(PORT=str(port), H2C="1"),
+        "rust": lambda port: base_env(PORT=str(port), FUNCTION_TARGET=st.get_target),
+    }
+    try:
+        for key in builds:
+            port = free_port()
+            logfile = logdir / f"extra-{key}.log"
+            proc = spawn(builds[key](port), cwd=ROOT, env=envs[key](port), logfile=logfile, cores=server_cores)
+            server = Server(f"extra/{key}", proc, port, logfile)
+            # The h2c-only peer does not speak HTTP/1: readiness is its listening socket.
+            if key == "hyper-h2c":
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the h2c hyper peer did not listen")
+                        time.sleep(0.02)
+            else:
+                wait_ready(proc, port, GET_REQUEST, 60, logfile)
+            servers[key] = server
+        peers_of = {"h2c-get": ("hyper-h2c", "rust")}
+        for row in rows:
+            for key in peers_of.get(row.key, ("hyper", "rust")):
+                extra_burst(row, servers[key], WARMUP, client_cores)
+        for round_index in range(ROUNDS):
+            for row in rows:
+                keys = peers_of.get(row.key, ("hyper", "rust"))
+                for key in (keys if round_index % 2 == 0 else tuple(reversed(keys))):
+                    try:
+                        result = extra_burst(row, servers[key], BURST, client_cores)
+                    except (RuntimeError, subprocess.TimeoutExpired) as error:
+                        log(f"{row.key} {key}: {error}")
+                        continue
+                    row.results.setdefault("hyper" if key.startswith("hyper") else "rust", []).append(result)
+            log(f"protocol and body rows: round {round_index + 1}/{ROUNDS} done")
+    finally:
+        for server in servers.values():
+            kill(server.proc)
+    out = []
+    for row in rows:
+        summary = {"key": row.key, "label": row.label, "limit": row.limit}
+        for peer, runs in row.results.items():
+            summary[peer] = {"rps": med([r["rps"] for r in runs]),
+                             "cpu_us_per_req": med([r["cpu_us_per_req"] for r in runs]),
+                             "errors": sum(r["errors"] for r in runs), "bursts": len(runs)}
+        hyper, rust = row.results.get("hyper", []), row.results.get("rust", [])
+        summary["paired"] = [b["cpu_us_per_req"] / a["cpu_us_per_req"] for a, b in zip(hyper, rust)]
+        out.append(summary)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # Cold start.
 
 @dataclass
@@ -763,6 +888,24 @@ def report(results: dict) -> str:
                 f"{fmt(s['p99_ms'], 3)} | {target} |")
         lines.append("")
 
+    if results.get("extra"):
+        lines += ["## HTTP/2 and large bodies (this project's binary against bare hyper)", "",
+                  "| workload | hyper req/s | ours req/s | hyper CPU µs/req | ours CPU µs/req | × hyper | per round | target |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        for row in results["extra"]:
+            h, o = row.get("hyper"), row.get("rust")
+            if not h or not o:
+                lines.append(f"| {row['label']} | failed |  |  |  |  |  |  |")
+                continue
+            r = o["cpu_us_per_req"] / h["cpu_us_per_req"]
+            paired = row["paired"]
+            spread = f"{min(paired):.2f}–{max(paired):.2f}×" if paired else ""
+            errors = o["errors"] + h["errors"]
+            lines.append(f"| {row['label']} | {fmt(h['rps'], 0)} | {fmt(o['rps'], 0)} | {fmt(h['cpu_us_per_req'])} | "
+                         f"{fmt(o['cpu_us_per_req'])} | {r:.2f}× | {spread} | ≤ {row['limit']:.2f}×: {met(r <= row['limit'])}"
+                         + (f"; {errors} errors" if errors else "") + " |")
+        lines.append("")
+
     cold = {r["key"]: r for r in results["cold"]}
     hyper_ms = cold.get("hyper", {}).get("median_ms")
     node_ms = cold.get("node-ff", {}).get("median_ms")
@@ -874,6 +1017,12 @@ def targets(results: dict) -> list[dict]:
             rss["rust"]["idle"] <= TARGET_RSS_IDLE_MIB)
         add("RSS after load, binary", f"≤ {TARGET_RSS_LOAD_MIB:g} MiB", f"{rss['rust']['load']:.1f} MiB",
             rss["rust"]["load"] <= TARGET_RSS_LOAD_MIB)
+    for row in results.get("extra", []):
+        h, o = row.get("hyper"), row.get("rust")
+        if h and o:
+            r = o["cpu_us_per_req"] / h["cpu_us_per_req"]
+            add(f"{row['label']}: CPU/request, binary", f"≤ {row['limit']:.2f}× bare hyper",
+                f"{r:.2f}× ({o['cpu_us_per_req']:.1f} vs {h['cpu_us_per_req']:.1f} µs)", r <= row["limit"])
     sizes = {r["key"]: r for r in results["sizes"]}
     z = sizes.get("function.zip") or sizes.get("package")
     if z:
@@ -986,7 +1135,7 @@ def main() -> int:
         "server_cores": sorted(server_cores) if server_cores else None,
         "client_cores": sorted(client_cores) if client_cores else None,
         "peers": [{"key": p.key, "label": p.label, "ours": p.ours} for p in peers],
-        "load": {}, "raw": {}, "rss": {}, "cold": [], "sizes": [],
+        "load": {}, "raw": {}, "rss": {}, "cold": [], "sizes": [], "extra": [],
     }
     peer_info = {p["key"]: p for p in results["peers"]}
 
@@ -1053,6 +1202,10 @@ def main() -> int:
             }
     for server in {id(s): s for s in servers.values()}.values():
         kill(server.proc)
+
+    # 2b. HTTP/2 and large bodies, against bare hyper.
+    if not only or "extra" in only:
+        results["extra"] = measure_extra(st, server_cores, client_cores, logdir)
 
     # 3. Cold starts, rotating over the paths too.
     rows = cold_rows(st)
