@@ -51,7 +51,13 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools
+.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools generate
+
+# The event types are generated from third_party/google-cloudevents by tools/events-codegen
+# (prost, pbjson and protox: no protoc) and checked in.
+EVENTS_CODEGEN := cargo run --quiet --locked --release --manifest-path tools/events-codegen/Cargo.toml \
+	--target-dir $(CURDIR)/target/events-codegen --
+EVENTS_GENERATED := events/src/generated
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -121,9 +127,15 @@ test-tools: ## install the HTTP/2 load client the tests use (apt package nghttp2
 			|| { echo "could not install h2load: install the package nghttp2-client and retry" >&2; exit 1; }; }
 	@curl --version | grep -q HTTP2 || { echo "curl without HTTP/2 support: install a curl built with nghttp2" >&2; exit 1; }
 
+generate: ## regenerate the event types (events/src/generated) from third_party/google-cloudevents
+	$(EVENTS_CODEGEN) --cargo-toml events/Cargo.toml $(EVENTS_GENERATED)
+
 check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
+	@# The checked-in event types are what the protos give.
+	$(EVENTS_CODEGEN) --check --cargo-toml events/Cargo.toml $(EVENTS_GENERATED)
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p functions-framework-events --all-targets --features full -- -D warnings
 	cargo test --workspace
 	@# Panics in the profile that ships: named frames, memory back to idle.
 	cargo build --release -p test-functions
