@@ -534,7 +534,7 @@ def extra_burst(row: ExtraRow, server: Server, seconds: int, client_cores: Optio
     if row.tool == "h2load":
         cmd = ["h2load", "-c", str(CONNECTIONS), "-m", "1", "-t", "1", "-D", str(seconds), url]
     else:
-        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(POST_BODY_SCRIPT), url]
+        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(POST_BODY_SCRIPT), url]
         env["BODY_BYTES"] = str(row.body_bytes)
     before = tree_cpu_seconds(server.proc.pid)
     with pinned(client_cores):

@@ -21,6 +21,8 @@
 #[rustfmt::skip]
 mod generated;
 
-pub use generated::{EventData, cloud_event_types, google};
+pub use generated::{
+    DataTypeVisitor, EventData, cloud_event_types, decode_protobuf, google, visit_data_type,
+};
 pub use pbjson_types;
 pub use prost;

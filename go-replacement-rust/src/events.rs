@@ -24,6 +24,30 @@
 
 use std::collections::HashMap;
 
+/// Every Google event data type, generated from Google's schemas (googleapis/google-cloudevents)
+/// by prost and pbjson: protobuf and proto3 JSON both decode into them, and a
+/// [`CloudEvent<T>`](crate::CloudEvent) of one of them takes `application/protobuf` data (what
+/// Firestore and Datastore triggers send) as well as JSON. The products are the features of
+/// the `functions-framework-events` crate (`pubsub`, `storage` and `firestore` by default;
+/// `full` for all): add it to `Cargo.toml` with the features of your events.
+///
+/// ```
+/// use functions_framework::events::google::events::cloud::firestore::v1::DocumentEventData;
+/// use functions_framework::{CloudEvent, Error, Functions};
+///
+/// async fn on_write(event: CloudEvent<DocumentEventData>) -> Result<(), Error> {
+///     if let Some(document) = &event.data.value {
+///         println!("{} has {} fields", document.name, document.fields.len());
+///     }
+///     Ok(())
+/// }
+///
+/// let app = Functions::new().cloud_event("on_write", on_write);
+/// # let _ = app;
+/// ```
+pub use functions_framework_events::google;
+pub use functions_framework_events::{EventData, cloud_event_types};
+
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -36,13 +36,23 @@ where
     let mut body = Limited::new(body, limit);
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
+    let mut timer = IdleTimer::new(idle);
     loop {
         // Data already received needs no timer: only a frame that has to be waited for is.
-        let ready = body.frame().now_or_never();
-        let next = match ready {
+        let next = match body.frame().now_or_never() {
             Some(frame) => Ok(frame),
-            None => tokio::time::timeout(idle, body.frame()).await,
+            None => {
+                let mut frame = body.frame();
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(frame) = Pin::new(&mut frame).poll(cx) {
+                        return Poll::Ready(Ok(frame));
+                    }
+                    timer.poll_expired(cx).map(Err)
+                })
+                .await
+            }
         };
+        timer.progress();
         let frame = match next {
             Err(_) => return Err(error::body_stalled(idle)),
             Ok(None) => break,
@@ -78,10 +88,52 @@ where
         }
         rest.extend_from_slice(&data);
     }
-    Ok(match first {
+    let body = match first {
         Some(bytes) => bytes,
         None => rest.freeze(),
-    })
+    };
+    crate::memory::body_read(body.len());
+    Ok(body)
+}
+
+/// "Nothing arrived for `idle`", armed once per idle period rather than for every frame
+/// that has to be waited for: a large upload arrives in hundreds of frames.
+struct IdleTimer {
+    idle: Duration,
+    last: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        IdleTimer {
+            idle,
+            last: tokio::time::Instant::now(),
+            sleep: None,
+        }
+    }
+
+    /// Bytes arrived.
+    fn progress(&mut self) {
+        self.last = tokio::time::Instant::now();
+    }
+
+    /// Ready once nothing has arrived for the idle time.
+    fn poll_expired(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let deadline = self.last + self.idle;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            std::task::ready!(sleep.as_mut().poll(cx));
+            // The timer was armed before the last progress: move it, once, to the real end.
+            let deadline = self.last + self.idle;
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(deadline);
+        }
+    }
 }
 
 /// A request body handed to the function as it arrives, with no size limit. It ends with
@@ -91,8 +143,7 @@ pub(crate) struct Streamed<B> {
     idle: Duration,
     /// Released when the body has been received in full (or dropped).
     unread: Option<Unread>,
-    /// Armed while the body waits for the client; a frame that arrives disarms it.
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timer: IdleTimer,
 }
 
 impl<B> Streamed<B> {
@@ -101,7 +152,7 @@ impl<B> Streamed<B> {
             body,
             idle,
             unread: Some(unread),
-            timer: None,
+            timer: IdleTimer::new(idle),
         }
     }
 }
@@ -121,22 +172,16 @@ where
         let this = self.get_mut();
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.timer = None;
+                this.timer.progress();
                 if !matches!(frame, Some(Ok(_))) {
                     this.unread = None;
                 }
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
-            Poll::Pending => {
-                let idle = this.idle;
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled(idle))))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => match this.timer.poll_expired(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle))))),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 

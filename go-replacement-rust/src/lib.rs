@@ -58,6 +58,7 @@ pub mod events;
 mod incoming;
 mod listen;
 pub mod log;
+mod memory;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod panic;
@@ -673,6 +674,7 @@ impl Functions {
         }
         let routes = self.select(config.target.as_deref(), config.signature_type)?;
         listen::raise_fd_limit();
+        memory::tune();
         let sockets = if self.listeners.is_empty() {
             listen::sockets(config.host, config.port)?
         } else {

@@ -78,7 +78,7 @@ fn symbolize(backtrace: backtrace::Backtrace) -> Vec<Frame> {
                             // Panics stopped: the parsed debug information goes, and the
                             // freed pages go back to the system.
                             backtrace::clear_symbol_cache();
-                            release_freed_memory();
+                            crate::memory::release_freed_memory();
                             warm = false;
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -118,15 +118,6 @@ fn resolve(mut backtrace: backtrace::Backtrace) -> Vec<Frame> {
         }
     }
     out
-}
-
-/// Gives the memory a report freed back to the system, in every malloc arena: glibc keeps
-/// freed heap pages otherwise, and the worker that panicked and the symbolizer each have
-/// theirs. nix has no call for this.
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heap structures; it takes their locks.
-    unsafe { libc::malloc_trim(0) };
 }
 
 /// The frames from the panicking function down to the framework's own.
@@ -201,7 +192,7 @@ pub(crate) fn install_hook() {
             };
             log::report(&report, Some(&context));
             drop((report, all));
-            release_freed_memory();
+            crate::memory::release_freed_memory();
         }));
     });
 }

@@ -92,15 +92,9 @@ impl<'de> serde::Deserialize<'de> for MonitoredResource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );

@@ -180,37 +180,18 @@ impl<'de> serde::Deserialize<'de> for AutomatedBackupPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = map_.next_value()?;
                         }
                         GeneratedField::BackupWindow => {
-                            if backup_window__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupWindow"),
-                                );
-                            }
                             backup_window__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionConfig => {
-                            if encryption_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionConfig"),
-                                );
-                            }
                             encryption_config__ = map_.next_value()?;
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -366,9 +347,6 @@ impl<'de> serde::Deserialize<'de> for automated_backup_policy::QuantityBasedRete
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Count => {
-                            if count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("count"));
-                            }
                             count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -488,11 +466,6 @@ impl<'de> serde::Deserialize<'de> for automated_backup_policy::TimeBasedRetentio
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RetentionPeriod => {
-                            if retention_period__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retentionPeriod"),
-                                );
-                            }
                             retention_period__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -632,15 +605,9 @@ impl<'de> serde::Deserialize<'de> for automated_backup_policy::WeeklySchedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTimes => {
-                            if start_times__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTimes"));
-                            }
                             start_times__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DaysOfWeek => {
-                            if days_of_week__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("daysOfWeek"));
-                            }
                             days_of_week__ = Some(
                                 map_
                                     .next_value::<
@@ -975,129 +942,61 @@ impl<'de> serde::Deserialize<'de> for Backup {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<backup::State>()? as i32);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<backup::Type>()? as i32);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterUid => {
-                            if cluster_uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("clusterUid"));
-                            }
                             cluster_uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterName => {
-                            if cluster_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterName"),
-                                );
-                            }
                             cluster_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EncryptionConfig => {
-                            if encryption_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionConfig"),
-                                );
-                            }
                             encryption_config__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionInfo => {
-                            if encryption_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionInfo"),
-                                );
-                            }
                             encryption_info__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::SizeBytes => {
-                            if size_bytes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sizeBytes"));
-                            }
                             size_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1105,9 +1004,6 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::ExpiryTime => {
-                            if expiry_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expiryTime"));
-                            }
                             expiry_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1396,9 +1292,6 @@ impl<'de> serde::Deserialize<'de> for BackupCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1504,9 +1397,6 @@ impl<'de> serde::Deserialize<'de> for BackupDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1610,9 +1500,6 @@ impl<'de> serde::Deserialize<'de> for BackupEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1733,15 +1620,9 @@ impl<'de> serde::Deserialize<'de> for BackupSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::BackupUid => {
-                            if backup_uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backupUid"));
-                            }
                             backup_uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackupName => {
-                            if backup_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backupName"));
-                            }
                             backup_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1850,9 +1731,6 @@ impl<'de> serde::Deserialize<'de> for BackupUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2216,151 +2094,71 @@ impl<'de> serde::Deserialize<'de> for Cluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<cluster::State>()? as i32);
                         }
                         GeneratedField::ClusterType => {
-                            if cluster_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterType"),
-                                );
-                            }
                             cluster_type__ = Some(
                                 map_.next_value::<cluster::ClusterType>()? as i32,
                             );
                         }
                         GeneratedField::DatabaseVersion => {
-                            if database_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseVersion"),
-                                );
-                            }
                             database_version__ = Some(
                                 map_.next_value::<DatabaseVersion>()? as i32,
                             );
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AutomatedBackupPolicy => {
-                            if automated_backup_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("automatedBackupPolicy"),
-                                );
-                            }
                             automated_backup_policy__ = map_.next_value()?;
                         }
                         GeneratedField::SslConfig => {
-                            if ssl_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sslConfig"));
-                            }
                             ssl_config__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionConfig => {
-                            if encryption_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionConfig"),
-                                );
-                            }
                             encryption_config__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionInfo => {
-                            if encryption_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionInfo"),
-                                );
-                            }
                             encryption_info__ = map_.next_value()?;
                         }
                         GeneratedField::SecondaryConfig => {
-                            if secondary_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secondaryConfig"),
-                                );
-                            }
                             secondary_config__ = map_.next_value()?;
                         }
                         GeneratedField::PrimaryConfig => {
-                            if primary_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("primaryConfig"),
-                                );
-                            }
                             primary_config__ = map_.next_value()?;
                         }
                         GeneratedField::BackupSource => {
@@ -2590,11 +2388,6 @@ impl<'de> serde::Deserialize<'de> for cluster::PrimaryConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SecondaryClusterNames => {
-                            if secondary_cluster_names__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secondaryClusterNames"),
-                                );
-                            }
                             secondary_cluster_names__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2709,11 +2502,6 @@ impl<'de> serde::Deserialize<'de> for cluster::SecondaryConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PrimaryClusterName => {
-                            if primary_cluster_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("primaryClusterName"),
-                                );
-                            }
                             primary_cluster_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2922,9 +2710,6 @@ impl<'de> serde::Deserialize<'de> for ClusterCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3035,9 +2820,6 @@ impl<'de> serde::Deserialize<'de> for ClusterDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3143,9 +2925,6 @@ impl<'de> serde::Deserialize<'de> for ClusterEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3256,9 +3035,6 @@ impl<'de> serde::Deserialize<'de> for ClusterUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3443,9 +3219,6 @@ impl<'de> serde::Deserialize<'de> for EncryptionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3573,21 +3346,11 @@ impl<'de> serde::Deserialize<'de> for EncryptionInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EncryptionType => {
-                            if encryption_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionType"),
-                                );
-                            }
                             encryption_type__ = Some(
                                 map_.next_value::<encryption_info::Type>()? as i32,
                             );
                         }
                         GeneratedField::KmsKeyVersions => {
-                            if kms_key_versions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kmsKeyVersions"),
-                                );
-                            }
                             kms_key_versions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4020,157 +3783,74 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::InstanceType => {
-                            if instance_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("instanceType"),
-                                );
-                            }
                             instance_type__ = Some(
                                 map_.next_value::<instance::InstanceType>()? as i32,
                             );
                         }
                         GeneratedField::MachineConfig => {
-                            if machine_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineConfig"),
-                                );
-                            }
                             machine_config__ = map_.next_value()?;
                         }
                         GeneratedField::AvailabilityType => {
-                            if availability_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availabilityType"),
-                                );
-                            }
                             availability_type__ = Some(
                                 map_.next_value::<instance::AvailabilityType>()? as i32,
                             );
                         }
                         GeneratedField::GceZone => {
-                            if gce_zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gceZone"));
-                            }
                             gce_zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatabaseFlags => {
-                            if database_flags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseFlags"),
-                                );
-                            }
                             database_flags__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::WritableNode => {
-                            if writable_node__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("writableNode"),
-                                );
-                            }
                             writable_node__ = map_.next_value()?;
                         }
                         GeneratedField::Nodes => {
-                            if nodes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodes"));
-                            }
                             nodes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::QueryInsightsConfig => {
-                            if query_insights_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("queryInsightsConfig"),
-                                );
-                            }
                             query_insights_config__ = map_.next_value()?;
                         }
                         GeneratedField::ReadPoolConfig => {
-                            if read_pool_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("readPoolConfig"),
-                                );
-                            }
                             read_pool_config__ = map_.next_value()?;
                         }
                         GeneratedField::IpAddress => {
-                            if ip_address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipAddress"));
-                            }
                             ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -4460,9 +4140,6 @@ impl<'de> serde::Deserialize<'de> for instance::MachineConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CpuCount => {
-                            if cpu_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cpuCount"));
-                            }
                             cpu_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4599,27 +4276,15 @@ impl<'de> serde::Deserialize<'de> for instance::Node {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ZoneId => {
-                            if zone_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zoneId"));
-                            }
                             zone_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ip => {
-                            if ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ip"));
-                            }
                             ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4777,27 +4442,12 @@ impl<'de> serde::Deserialize<'de> for instance::QueryInsightsInstanceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RecordApplicationTags => {
-                            if record_application_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recordApplicationTags"),
-                                );
-                            }
                             record_application_tags__ = map_.next_value()?;
                         }
                         GeneratedField::RecordClientAddress => {
-                            if record_client_address__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recordClientAddress"),
-                                );
-                            }
                             record_client_address__ = map_.next_value()?;
                         }
                         GeneratedField::QueryStringLength => {
-                            if query_string_length__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("queryStringLength"),
-                                );
-                            }
                             query_string_length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4805,11 +4455,6 @@ impl<'de> serde::Deserialize<'de> for instance::QueryInsightsInstanceConfig {
                             );
                         }
                         GeneratedField::QueryPlansPerMinute => {
-                            if query_plans_per_minute__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("queryPlansPerMinute"),
-                                );
-                            }
                             query_plans_per_minute__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -4929,9 +4574,6 @@ impl<'de> serde::Deserialize<'de> for instance::ReadPoolConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NodeCount => {
-                            if node_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeCount"));
-                            }
                             node_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5141,9 +4783,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5254,9 +4893,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5362,9 +4998,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5475,9 +5108,6 @@ impl<'de> serde::Deserialize<'de> for InstanceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5616,23 +5246,12 @@ impl<'de> serde::Deserialize<'de> for MigrationSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HostPort => {
-                            if host_port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostPort"));
-                            }
                             host_port__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReferenceId => {
-                            if reference_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("referenceId"),
-                                );
-                            }
                             reference_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceType => {
-                            if source_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceType"));
-                            }
                             source_type__ = Some(
                                 map_.next_value::<migration_source::MigrationSourceType>()?
                                     as i32,
@@ -5832,17 +5451,11 @@ impl<'de> serde::Deserialize<'de> for SslConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SslMode => {
-                            if ssl_mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sslMode"));
-                            }
                             ssl_mode__ = Some(
                                 map_.next_value::<ssl_config::SslMode>()? as i32,
                             );
                         }
                         GeneratedField::CaSource => {
-                            if ca_source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("caSource"));
-                            }
                             ca_source__ = Some(
                                 map_.next_value::<ssl_config::CaSource>()? as i32,
                             );
@@ -6110,15 +5723,9 @@ impl<'de> serde::Deserialize<'de> for UserPassword {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::User => {
-                            if user__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("user"));
-                            }
                             user__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Password => {
-                            if password__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("password"));
-                            }
                             password__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

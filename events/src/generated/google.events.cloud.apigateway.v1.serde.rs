@@ -158,51 +158,26 @@ impl<'de> serde::Deserialize<'de> for Api {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ManagedService => {
-                            if managed_service__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("managedService"),
-                                );
-                            }
                             managed_service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<api::State>()? as i32);
                         }
                         GeneratedField::__SkipField__ => {
@@ -537,85 +512,40 @@ impl<'de> serde::Deserialize<'de> for ApiConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GatewayServiceAccount => {
-                            if gateway_service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gatewayServiceAccount"),
-                                );
-                            }
                             gateway_service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceConfigId => {
-                            if service_config_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceConfigId"),
-                                );
-                            }
                             service_config_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<api_config::State>()? as i32,
                             );
                         }
                         GeneratedField::OpenapiDocuments => {
-                            if openapi_documents__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("openapiDocuments"),
-                                );
-                            }
                             openapi_documents__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GrpcServices => {
-                            if grpc_services__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("grpcServices"),
-                                );
-                            }
                             grpc_services__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ManagedServiceConfigs => {
-                            if managed_service_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("managedServiceConfigs"),
-                                );
-                            }
                             managed_service_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -748,15 +678,9 @@ impl<'de> serde::Deserialize<'de> for api_config::File {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Contents => {
-                            if contents__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("contents"));
-                            }
                             contents__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -872,9 +796,6 @@ impl<'de> serde::Deserialize<'de> for api_config::GrpcServiceDefinition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -985,9 +906,6 @@ impl<'de> serde::Deserialize<'de> for api_config::OpenApiDocument {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Document => {
-                            if document__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("document"));
-                            }
                             document__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1187,9 +1105,6 @@ impl<'de> serde::Deserialize<'de> for ApiConfigCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1300,9 +1215,6 @@ impl<'de> serde::Deserialize<'de> for ApiConfigDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1413,9 +1325,6 @@ impl<'de> serde::Deserialize<'de> for ApiConfigEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1526,9 +1435,6 @@ impl<'de> serde::Deserialize<'de> for ApiConfigUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1636,9 +1542,6 @@ impl<'de> serde::Deserialize<'de> for ApiCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1744,9 +1647,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1850,9 +1750,6 @@ impl<'de> serde::Deserialize<'de> for ApiEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1958,9 +1855,6 @@ impl<'de> serde::Deserialize<'de> for ApiUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2149,57 +2043,29 @@ impl<'de> serde::Deserialize<'de> for Gateway {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApiConfig => {
-                            if api_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("apiConfig"));
-                            }
                             api_config__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<gateway::State>()? as i32);
                         }
                         GeneratedField::DefaultHostname => {
-                            if default_hostname__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("defaultHostname"),
-                                );
-                            }
                             default_hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2403,9 +2269,6 @@ impl<'de> serde::Deserialize<'de> for GatewayCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2516,9 +2379,6 @@ impl<'de> serde::Deserialize<'de> for GatewayDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2629,9 +2489,6 @@ impl<'de> serde::Deserialize<'de> for GatewayEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2742,9 +2599,6 @@ impl<'de> serde::Deserialize<'de> for GatewayUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

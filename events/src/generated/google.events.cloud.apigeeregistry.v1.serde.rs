@@ -188,77 +188,35 @@ impl<'de> serde::Deserialize<'de> for Api {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Availability => {
-                            if availability__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availability"),
-                                );
-                            }
                             availability__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RecommendedVersion => {
-                            if recommended_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recommendedVersion"),
-                                );
-                            }
                             recommended_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RecommendedDeployment => {
-                            if recommended_deployment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recommendedDeployment"),
-                                );
-                            }
                             recommended_deployment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -380,9 +338,6 @@ impl<'de> serde::Deserialize<'de> for ApiCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -491,9 +446,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -765,109 +717,47 @@ impl<'de> serde::Deserialize<'de> for ApiDeployment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RevisionId => {
-                            if revision_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("revisionId"));
-                            }
                             revision_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::RevisionCreateTime => {
-                            if revision_create_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("revisionCreateTime"),
-                                );
-                            }
                             revision_create_time__ = map_.next_value()?;
                         }
                         GeneratedField::RevisionUpdateTime => {
-                            if revision_update_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("revisionUpdateTime"),
-                                );
-                            }
                             revision_update_time__ = map_.next_value()?;
                         }
                         GeneratedField::ApiSpecRevision => {
-                            if api_spec_revision__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("apiSpecRevision"),
-                                );
-                            }
                             api_spec_revision__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EndpointUri => {
-                            if endpoint_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointUri"),
-                                );
-                            }
                             endpoint_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExternalChannelUri => {
-                            if external_channel_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("externalChannelUri"),
-                                );
-                            }
                             external_channel_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IntendedAudience => {
-                            if intended_audience__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("intendedAudience"),
-                                );
-                            }
                             intended_audience__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AccessGuidance => {
-                            if access_guidance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accessGuidance"),
-                                );
-                            }
                             access_guidance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -993,9 +883,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeploymentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1106,9 +993,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeploymentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1219,9 +1103,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeploymentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1332,9 +1213,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeploymentUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1445,9 +1323,6 @@ impl<'de> serde::Deserialize<'de> for ApiEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1685,63 +1560,30 @@ impl<'de> serde::Deserialize<'de> for ApiSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Filename => {
-                            if filename__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("filename"));
-                            }
                             filename__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RevisionId => {
-                            if revision_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("revisionId"));
-                            }
                             revision_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::RevisionCreateTime => {
-                            if revision_create_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("revisionCreateTime"),
-                                );
-                            }
                             revision_create_time__ = map_.next_value()?;
                         }
                         GeneratedField::RevisionUpdateTime => {
-                            if revision_update_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("revisionUpdateTime"),
-                                );
-                            }
                             revision_update_time__ = map_.next_value()?;
                         }
                         GeneratedField::MimeType => {
-                            if mime_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mimeType"));
-                            }
                             mime_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SizeBytes => {
-                            if size_bytes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sizeBytes"));
-                            }
                             size_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1749,31 +1591,17 @@ impl<'de> serde::Deserialize<'de> for ApiSpec {
                             );
                         }
                         GeneratedField::Hash => {
-                            if hash__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hash"));
-                            }
                             hash__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceUri => {
-                            if source_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceUri"));
-                            }
                             source_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -1898,9 +1726,6 @@ impl<'de> serde::Deserialize<'de> for ApiSpecCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2011,9 +1836,6 @@ impl<'de> serde::Deserialize<'de> for ApiSpecDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2124,9 +1946,6 @@ impl<'de> serde::Deserialize<'de> for ApiSpecEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2237,9 +2056,6 @@ impl<'de> serde::Deserialize<'de> for ApiSpecUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2350,9 +2166,6 @@ impl<'de> serde::Deserialize<'de> for ApiUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2537,59 +2350,29 @@ impl<'de> serde::Deserialize<'de> for ApiVersion {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2709,9 +2492,6 @@ impl<'de> serde::Deserialize<'de> for ApiVersionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2822,9 +2602,6 @@ impl<'de> serde::Deserialize<'de> for ApiVersionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2935,9 +2712,6 @@ impl<'de> serde::Deserialize<'de> for ApiVersionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3048,9 +2822,6 @@ impl<'de> serde::Deserialize<'de> for ApiVersionUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3218,41 +2989,21 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Config => {
-                            if config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("config"));
-                            }
                             config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3379,17 +3130,9 @@ impl<'de> serde::Deserialize<'de> for instance::Config {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CmekKeyName => {
-                            if cmek_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cmekKeyName"),
-                                );
-                            }
                             cmek_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3590,9 +3333,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3703,9 +3443,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3816,9 +3553,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -244,107 +244,50 @@ impl<'de> serde::Deserialize<'de> for Api {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Documentation => {
-                            if documentation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("documentation"),
-                                );
-                            }
                             documentation__ = map_.next_value()?;
                         }
                         GeneratedField::Owner => {
-                            if owner__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("owner"));
-                            }
                             owner__ = map_.next_value()?;
                         }
                         GeneratedField::Versions => {
-                            if versions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("versions"));
-                            }
                             versions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::TargetUser => {
-                            if target_user__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetUser"));
-                            }
                             target_user__ = map_.next_value()?;
                         }
                         GeneratedField::Team => {
-                            if team__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("team"));
-                            }
                             team__ = map_.next_value()?;
                         }
                         GeneratedField::BusinessUnit => {
-                            if business_unit__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("businessUnit"),
-                                );
-                            }
                             business_unit__ = map_.next_value()?;
                         }
                         GeneratedField::MaturityLevel => {
-                            if maturity_level__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maturityLevel"),
-                                );
-                            }
                             maturity_level__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::ApiStyle => {
-                            if api_style__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("apiStyle"));
-                            }
                             api_style__ = map_.next_value()?;
                         }
                         GeneratedField::SelectedVersion => {
-                            if selected_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("selectedVersion"),
-                                );
-                            }
                             selected_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -464,9 +407,6 @@ impl<'de> serde::Deserialize<'de> for ApiCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -570,9 +510,6 @@ impl<'de> serde::Deserialize<'de> for ApiDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -675,9 +612,6 @@ impl<'de> serde::Deserialize<'de> for ApiEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -866,59 +800,31 @@ impl<'de> serde::Deserialize<'de> for ApiHubInstance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<api_hub_instance::State>()? as i32,
                             );
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Config => {
-                            if config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("config"));
-                            }
                             config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1038,11 +944,6 @@ impl<'de> serde::Deserialize<'de> for api_hub_instance::Config {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CmekKeyName => {
-                            if cmek_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cmekKeyName"),
-                                );
-                            }
                             cmek_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1242,9 +1143,6 @@ impl<'de> serde::Deserialize<'de> for ApiHubInstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1355,9 +1253,6 @@ impl<'de> serde::Deserialize<'de> for ApiHubInstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1463,9 +1358,6 @@ impl<'de> serde::Deserialize<'de> for ApiUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1698,67 +1590,33 @@ impl<'de> serde::Deserialize<'de> for Attribute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DefinitionType => {
-                            if definition_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("definitionType"),
-                                );
-                            }
                             definition_type__ = Some(
                                 map_.next_value::<attribute::DefinitionType>()? as i32,
                             );
                         }
                         GeneratedField::Scope => {
-                            if scope__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scope"));
-                            }
                             scope__ = Some(
                                 map_.next_value::<attribute::Scope>()? as i32,
                             );
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(
                                 map_.next_value::<attribute::DataType>()? as i32,
                             );
                         }
                         GeneratedField::AllowedValues => {
-                            if allowed_values__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowedValues"),
-                                );
-                            }
                             allowed_values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Cardinality => {
-                            if cardinality__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cardinality"),
-                                );
-                            }
                             cardinality__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1766,21 +1624,12 @@ impl<'de> serde::Deserialize<'de> for Attribute {
                             );
                         }
                         GeneratedField::Mandatory => {
-                            if mandatory__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mandatory"));
-                            }
                             mandatory__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1936,31 +1785,15 @@ impl<'de> serde::Deserialize<'de> for attribute::AllowedValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Immutable => {
-                            if immutable__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("immutable"));
-                            }
                             immutable__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2326,9 +2159,6 @@ impl<'de> serde::Deserialize<'de> for AttributeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2434,9 +2264,6 @@ impl<'de> serde::Deserialize<'de> for AttributeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2579,9 +2406,6 @@ impl<'de> serde::Deserialize<'de> for AttributeValues {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Attribute => {
-                            if attribute__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attribute"));
-                            }
                             attribute__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnumValues => {
@@ -2719,9 +2543,6 @@ impl<'de> serde::Deserialize<'de> for attribute_values::EnumAttributeValues {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2832,9 +2653,6 @@ impl<'de> serde::Deserialize<'de> for attribute_values::StringAttributeValues {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3051,73 +2869,37 @@ impl<'de> serde::Deserialize<'de> for Dependency {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Consumer => {
-                            if consumer__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("consumer"));
-                            }
                             consumer__ = map_.next_value()?;
                         }
                         GeneratedField::Supplier => {
-                            if supplier__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("supplier"));
-                            }
                             supplier__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<dependency::State>()? as i32,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiscoveryMode => {
-                            if discovery_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("discoveryMode"),
-                                );
-                            }
                             discovery_mode__ = Some(
                                 map_.next_value::<dependency::DiscoveryMode>()? as i32,
                             );
                         }
                         GeneratedField::ErrorDetail => {
-                            if error_detail__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("errorDetail"),
-                                );
-                            }
                             error_detail__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3385,9 +3167,6 @@ impl<'de> serde::Deserialize<'de> for DependencyCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3498,9 +3277,6 @@ impl<'de> serde::Deserialize<'de> for DependencyDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3642,11 +3418,6 @@ impl<'de> serde::Deserialize<'de> for DependencyEntityReference {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OperationResourceName => {
@@ -3795,17 +3566,11 @@ impl<'de> serde::Deserialize<'de> for DependencyErrorDetail {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = Some(
                                 map_.next_value::<dependency_error_detail::Error>()? as i32,
                             );
                         }
                         GeneratedField::ErrorTime => {
-                            if error_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errorTime"));
-                            }
                             error_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3997,9 +3762,6 @@ impl<'de> serde::Deserialize<'de> for DependencyEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4110,9 +3872,6 @@ impl<'de> serde::Deserialize<'de> for DependencyUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4357,95 +4116,42 @@ impl<'de> serde::Deserialize<'de> for Deployment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Documentation => {
-                            if documentation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("documentation"),
-                                );
-                            }
                             documentation__ = map_.next_value()?;
                         }
                         GeneratedField::DeploymentType => {
-                            if deployment_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deploymentType"),
-                                );
-                            }
                             deployment_type__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceUri => {
-                            if resource_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceUri"),
-                                );
-                            }
                             resource_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Endpoints => {
-                            if endpoints__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endpoints"));
-                            }
                             endpoints__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApiVersions => {
-                            if api_versions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("apiVersions"),
-                                );
-                            }
                             api_versions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Slo => {
-                            if slo__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("slo"));
-                            }
                             slo__ = map_.next_value()?;
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -4570,9 +4276,6 @@ impl<'de> serde::Deserialize<'de> for DeploymentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4683,9 +4386,6 @@ impl<'de> serde::Deserialize<'de> for DeploymentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4793,9 +4493,6 @@ impl<'de> serde::Deserialize<'de> for DeploymentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4906,9 +4603,6 @@ impl<'de> serde::Deserialize<'de> for DeploymentUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5015,11 +4709,6 @@ impl<'de> serde::Deserialize<'de> for Documentation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExternalUri => {
-                            if external_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("externalUri"),
-                                );
-                            }
                             external_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5215,65 +4904,32 @@ impl<'de> serde::Deserialize<'de> for ExternalApi {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Endpoints => {
-                            if endpoints__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endpoints"));
-                            }
                             endpoints__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Paths => {
-                            if paths__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("paths"));
-                            }
                             paths__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Documentation => {
-                            if documentation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("documentation"),
-                                );
-                            }
                             documentation__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5392,9 +5048,6 @@ impl<'de> serde::Deserialize<'de> for ExternalApiCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5505,9 +5158,6 @@ impl<'de> serde::Deserialize<'de> for ExternalApiDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5618,9 +5268,6 @@ impl<'de> serde::Deserialize<'de> for ExternalApiEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5731,9 +5378,6 @@ impl<'de> serde::Deserialize<'de> for ExternalApiUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5872,21 +5516,12 @@ impl<'de> serde::Deserialize<'de> for HostProjectRegistration {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GcpProject => {
-                            if gcp_project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gcpProject"));
-                            }
                             gcp_project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5999,9 +5634,6 @@ impl<'de> serde::Deserialize<'de> for HostProjectRegistrationCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6112,9 +5744,6 @@ impl<'de> serde::Deserialize<'de> for HostProjectRegistrationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6256,33 +5885,18 @@ impl<'de> serde::Deserialize<'de> for Issue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Severity => {
-                            if severity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("severity"));
-                            }
                             severity__ = Some(map_.next_value::<Severity>()? as i32);
                         }
                         GeneratedField::Range => {
-                            if range__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("range"));
-                            }
                             range__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6454,39 +6068,21 @@ impl<'de> serde::Deserialize<'de> for LintResponse {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issues => {
-                            if issues__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issues"));
-                            }
                             issues__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Summary => {
-                            if summary__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("summary"));
-                            }
                             summary__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<LintState>()? as i32);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Linter => {
-                            if linter__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("linter"));
-                            }
                             linter__ = Some(map_.next_value::<Linter>()? as i32);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6615,15 +6211,9 @@ impl<'de> serde::Deserialize<'de> for lint_response::SummaryEntry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Severity => {
-                            if severity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("severity"));
-                            }
                             severity__ = Some(map_.next_value::<Severity>()? as i32);
                         }
                         GeneratedField::Count => {
-                            if count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("count"));
-                            }
                             count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6906,23 +6496,14 @@ impl<'de> serde::Deserialize<'de> for OpenApiSpecDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Format => {
-                            if format__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("format"));
-                            }
                             format__ = Some(
                                 map_.next_value::<open_api_spec_details::Format>()? as i32,
                             );
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Owner => {
-                            if owner__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("owner"));
-                            }
                             owner__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7125,17 +6706,9 @@ impl<'de> serde::Deserialize<'de> for Owner {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7247,9 +6820,6 @@ impl<'de> serde::Deserialize<'de> for Point {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Line => {
-                            if line__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("line"));
-                            }
                             line__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7257,9 +6827,6 @@ impl<'de> serde::Deserialize<'de> for Point {
                             );
                         }
                         GeneratedField::Character => {
-                            if character__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("character"));
-                            }
                             character__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7375,15 +6942,9 @@ impl<'de> serde::Deserialize<'de> for Range {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Start => {
-                            if start__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("start"));
-                            }
                             start__ = map_.next_value()?;
                         }
                         GeneratedField::End => {
-                            if end__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("end"));
-                            }
                             end__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7523,23 +7084,12 @@ impl<'de> serde::Deserialize<'de> for RuntimeProjectAttachment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RuntimeProject => {
-                            if runtime_project__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("runtimeProject"),
-                                );
-                            }
                             runtime_project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7652,9 +7202,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeProjectAttachmentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7765,9 +7312,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeProjectAttachmentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7878,9 +7422,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeProjectAttachmentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8171,71 +7712,35 @@ impl<'de> serde::Deserialize<'de> for Spec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SpecType => {
-                            if spec_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("specType"));
-                            }
                             spec_type__ = map_.next_value()?;
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = map_.next_value()?;
                         }
                         GeneratedField::SourceUri => {
-                            if source_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceUri"));
-                            }
                             source_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::LintResponse => {
-                            if lint_response__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lintResponse"),
-                                );
-                            }
                             lint_response__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Documentation => {
-                            if documentation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("documentation"),
-                                );
-                            }
                             documentation__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8364,9 +7869,6 @@ impl<'de> serde::Deserialize<'de> for SpecContents {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Contents => {
-                            if contents__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("contents"));
-                            }
                             contents__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -8374,9 +7876,6 @@ impl<'de> serde::Deserialize<'de> for SpecContents {
                             );
                         }
                         GeneratedField::MimeType => {
-                            if mime_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mimeType"));
-                            }
                             mime_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8483,9 +7982,6 @@ impl<'de> serde::Deserialize<'de> for SpecCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8589,9 +8085,6 @@ impl<'de> serde::Deserialize<'de> for SpecDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8713,11 +8206,6 @@ impl<'de> serde::Deserialize<'de> for SpecDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OpenApiSpecDetails => {
@@ -8833,9 +8321,6 @@ impl<'de> serde::Deserialize<'de> for SpecEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8941,9 +8426,6 @@ impl<'de> serde::Deserialize<'de> for SpecUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9200,111 +8682,50 @@ impl<'de> serde::Deserialize<'de> for Version {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Documentation => {
-                            if documentation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("documentation"),
-                                );
-                            }
                             documentation__ = map_.next_value()?;
                         }
                         GeneratedField::Specs => {
-                            if specs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("specs"));
-                            }
                             specs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApiOperations => {
-                            if api_operations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("apiOperations"),
-                                );
-                            }
                             api_operations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Definitions => {
-                            if definitions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("definitions"),
-                                );
-                            }
                             definitions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Deployments => {
-                            if deployments__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployments"),
-                                );
-                            }
                             deployments__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Lifecycle => {
-                            if lifecycle__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("lifecycle"));
-                            }
                             lifecycle__ = map_.next_value()?;
                         }
                         GeneratedField::Compliance => {
-                            if compliance__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("compliance"));
-                            }
                             compliance__ = map_.next_value()?;
                         }
                         GeneratedField::Accreditation => {
-                            if accreditation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accreditation"),
-                                );
-                            }
                             accreditation__ = map_.next_value()?;
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::SelectedDeployment => {
-                            if selected_deployment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("selectedDeployment"),
-                                );
-                            }
                             selected_deployment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9426,9 +8847,6 @@ impl<'de> serde::Deserialize<'de> for VersionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9536,9 +8954,6 @@ impl<'de> serde::Deserialize<'de> for VersionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9644,9 +9059,6 @@ impl<'de> serde::Deserialize<'de> for VersionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9754,9 +9166,6 @@ impl<'de> serde::Deserialize<'de> for VersionUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

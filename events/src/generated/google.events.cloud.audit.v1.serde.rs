@@ -248,49 +248,21 @@ impl<'de> serde::Deserialize<'de> for AuditLog {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceName => {
-                            if service_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceName"),
-                                );
-                            }
                             service_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MethodName => {
-                            if method_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("methodName"));
-                            }
                             method_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceName => {
-                            if resource_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceName"),
-                                );
-                            }
                             resource_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceLocation => {
-                            if resource_location__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLocation"),
-                                );
-                            }
                             resource_location__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceOriginalState => {
-                            if resource_original_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceOriginalState"),
-                                );
-                            }
                             resource_original_state__ = map_.next_value()?;
                         }
                         GeneratedField::NumResponseItems => {
-                            if num_response_items__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("numResponseItems"),
-                                );
-                            }
                             num_response_items__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -298,59 +270,27 @@ impl<'de> serde::Deserialize<'de> for AuditLog {
                             );
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = map_.next_value()?;
                         }
                         GeneratedField::AuthenticationInfo => {
-                            if authentication_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authenticationInfo"),
-                                );
-                            }
                             authentication_info__ = map_.next_value()?;
                         }
                         GeneratedField::AuthorizationInfo => {
-                            if authorization_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authorizationInfo"),
-                                );
-                            }
                             authorization_info__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RequestMetadata => {
-                            if request_metadata__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestMetadata"),
-                                );
-                            }
                             request_metadata__ = map_.next_value()?;
                         }
                         GeneratedField::Request => {
-                            if request__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("request"));
-                            }
                             request__ = map_.next_value()?;
                         }
                         GeneratedField::Response => {
-                            if response__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("response"));
-                            }
                             response__ = map_.next_value()?;
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = map_.next_value()?;
                         }
                         GeneratedField::ServiceData => {
-                            if service_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceData"),
-                                );
-                            }
                             service_data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -471,9 +411,6 @@ impl<'de> serde::Deserialize<'de> for AuditLogWrittenEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -658,35 +595,15 @@ impl<'de> serde::Deserialize<'de> for AuthenticationInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PrincipalEmail => {
-                            if principal_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("principalEmail"),
-                                );
-                            }
                             principal_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AuthoritySelector => {
-                            if authority_selector__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authoritySelector"),
-                                );
-                            }
                             authority_selector__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ThirdPartyPrincipal => {
-                            if third_party_principal__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("thirdPartyPrincipal"),
-                                );
-                            }
                             third_party_principal__ = map_.next_value()?;
                         }
                         GeneratedField::ServiceAccountKeyName => {
-                            if service_account_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountKeyName"),
-                                );
-                            }
                             service_account_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccountDelegationInfo => {
@@ -700,11 +617,6 @@ impl<'de> serde::Deserialize<'de> for AuthenticationInfo {
                             service_account_delegation_info__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrincipalSubject => {
-                            if principal_subject__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("principalSubject"),
-                                );
-                            }
                             principal_subject__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -852,29 +764,15 @@ impl<'de> serde::Deserialize<'de> for AuthorizationInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Resource => {
-                            if resource__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("resource"));
-                            }
                             resource__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Permission => {
-                            if permission__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("permission"));
-                            }
                             permission__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Granted => {
-                            if granted__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("granted"));
-                            }
                             granted__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceAttributes => {
-                            if resource_attributes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceAttributes"),
-                                );
-                            }
                             resource_attributes__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1107,81 +1005,41 @@ impl<'de> serde::Deserialize<'de> for LogEntryData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LogName => {
-                            if log_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logName"));
-                            }
                             log_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Resource => {
-                            if resource__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("resource"));
-                            }
                             resource__ = map_.next_value()?;
                         }
                         GeneratedField::ProtoPayload => {
-                            if proto_payload__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("protoPayload"),
-                                );
-                            }
                             proto_payload__ = map_.next_value()?;
                         }
                         GeneratedField::InsertId => {
-                            if insert_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("insertId"));
-                            }
                             insert_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Operation => {
-                            if operation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operation"));
-                            }
                             operation__ = map_.next_value()?;
                         }
                         GeneratedField::Timestamp => {
-                            if timestamp__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timestamp"));
-                            }
                             timestamp__ = map_.next_value()?;
                         }
                         GeneratedField::ReceiveTimestamp => {
-                            if receive_timestamp__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("receiveTimestamp"),
-                                );
-                            }
                             receive_timestamp__ = map_.next_value()?;
                         }
                         GeneratedField::Severity => {
-                            if severity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("severity"));
-                            }
                             severity__ = Some(map_.next_value::<LogSeverity>()? as i32);
                         }
                         GeneratedField::Trace => {
-                            if trace__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("trace"));
-                            }
                             trace__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SpanId => {
-                            if span_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("spanId"));
-                            }
                             span_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Split => {
-                            if split__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("split"));
-                            }
                             split__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1325,27 +1183,15 @@ impl<'de> serde::Deserialize<'de> for LogEntryOperation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Producer => {
-                            if producer__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("producer"));
-                            }
                             producer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::First => {
-                            if first__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("first"));
-                            }
                             first__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Last => {
-                            if last__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("last"));
-                            }
                             last__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1565,15 +1411,9 @@ impl<'de> serde::Deserialize<'de> for LogSplit {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Index => {
-                            if index__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("index"));
-                            }
                             index__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1581,11 +1421,6 @@ impl<'de> serde::Deserialize<'de> for LogSplit {
                             );
                         }
                         GeneratedField::TotalSplits => {
-                            if total_splits__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("totalSplits"),
-                                );
-                            }
                             total_splits__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1756,41 +1591,18 @@ impl<'de> serde::Deserialize<'de> for RequestMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CallerIp => {
-                            if caller_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("callerIp"));
-                            }
                             caller_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CallerSuppliedUserAgent => {
-                            if caller_supplied_user_agent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("callerSuppliedUserAgent"),
-                                );
-                            }
                             caller_supplied_user_agent__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CallerNetwork => {
-                            if caller_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("callerNetwork"),
-                                );
-                            }
                             caller_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RequestAttributes => {
-                            if request_attributes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestAttributes"),
-                                );
-                            }
                             request_attributes__ = map_.next_value()?;
                         }
                         GeneratedField::DestinationAttributes => {
-                            if destination_attributes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationAttributes"),
-                                );
-                            }
                             destination_attributes__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1919,19 +1731,9 @@ impl<'de> serde::Deserialize<'de> for ResourceLocation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CurrentLocations => {
-                            if current_locations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentLocations"),
-                                );
-                            }
                             current_locations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OriginalLocations => {
-                            if original_locations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("originalLocations"),
-                                );
-                            }
                             original_locations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2214,19 +2016,9 @@ for service_account_delegation_info::FirstPartyPrincipal {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PrincipalEmail => {
-                            if principal_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("principalEmail"),
-                                );
-                            }
                             principal_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceMetadata => {
-                            if service_metadata__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceMetadata"),
-                                );
-                            }
                             service_metadata__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2344,11 +2136,6 @@ for service_account_delegation_info::ThirdPartyPrincipal {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ThirdPartyClaims => {
-                            if third_party_claims__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("thirdPartyClaims"),
-                                );
-                            }
                             third_party_claims__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -139,43 +139,23 @@ impl<'de> serde::Deserialize<'de> for AllocationPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = map_.next_value()?;
                         }
                         GeneratedField::Instances => {
-                            if instances__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instances"));
-                            }
                             instances__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = map_.next_value()?;
                         }
                         GeneratedField::Placement => {
-                            if placement__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("placement"));
-                            }
                             placement__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -319,15 +299,9 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::Accelerator {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Count => {
-                            if count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("count"));
-                            }
                             count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -335,11 +309,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::Accelerator {
                             );
                         }
                         GeneratedField::InstallGpuDrivers => {
-                            if install_gpu_drivers__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("installGpuDrivers"),
-                                );
-                            }
                             install_gpu_drivers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -481,9 +450,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::AttachedDisk {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DeviceName => {
-                            if device_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deviceName"));
-                            }
                             device_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NewDisk => {
@@ -664,15 +630,9 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::Disk {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SizeGb => {
-                            if size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sizeGb"));
-                            }
                             size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -680,11 +640,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::Disk {
                             );
                         }
                         GeneratedField::DiskInterface => {
-                            if disk_interface__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("diskInterface"),
-                                );
-                            }
                             disk_interface__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Image => {
@@ -882,50 +837,24 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::InstancePolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MinCpuPlatform => {
-                            if min_cpu_platform__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minCpuPlatform"),
-                                );
-                            }
                             min_cpu_platform__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProvisioningModel => {
-                            if provisioning_model__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("provisioningModel"),
-                                );
-                            }
                             provisioning_model__ = Some(
                                 map_.next_value::<allocation_policy::ProvisioningModel>()?
                                     as i32,
                             );
                         }
                         GeneratedField::Accelerators => {
-                            if accelerators__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accelerators"),
-                                );
-                            }
                             accelerators__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BootDisk => {
-                            if boot_disk__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootDisk"));
-                            }
                             boot_disk__ = map_.next_value()?;
                         }
                         GeneratedField::Disks => {
-                            if disks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disks"));
-                            }
                             disks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1076,11 +1005,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::InstancePolicyOrTemplat
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::InstallGpuDrivers => {
-                            if install_gpu_drivers__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("installGpuDrivers"),
-                                );
-                            }
                             install_gpu_drivers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Policy => {
@@ -1216,11 +1140,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::LocationPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AllowedLocations => {
-                            if allowed_locations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowedLocations"),
-                                );
-                            }
                             allowed_locations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1357,23 +1276,12 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::NetworkInterface {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnetwork => {
-                            if subnetwork__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnetwork"));
-                            }
                             subnetwork__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NoExternalIpAddress => {
-                            if no_external_ip_address__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("noExternalIpAddress"),
-                                );
-                            }
                             no_external_ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1488,11 +1396,6 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::NetworkPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkInterfaces => {
-                            if network_interfaces__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkInterfaces"),
-                                );
-                            }
                             network_interfaces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1620,19 +1523,9 @@ impl<'de> serde::Deserialize<'de> for allocation_policy::PlacementPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Collocation => {
-                            if collocation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("collocation"),
-                                );
-                            }
                             collocation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxDistance => {
-                            if max_distance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxDistance"),
-                                );
-                            }
                             max_distance__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1872,9 +1765,6 @@ impl<'de> serde::Deserialize<'de> for ComputeResource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CpuMilli => {
-                            if cpu_milli__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cpuMilli"));
-                            }
                             cpu_milli__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1882,9 +1772,6 @@ impl<'de> serde::Deserialize<'de> for ComputeResource {
                             );
                         }
                         GeneratedField::MemoryMib => {
-                            if memory_mib__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("memoryMib"));
-                            }
                             memory_mib__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1892,11 +1779,6 @@ impl<'de> serde::Deserialize<'de> for ComputeResource {
                             );
                         }
                         GeneratedField::BootDiskMib => {
-                            if boot_disk_mib__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bootDiskMib"),
-                                );
-                            }
                             boot_disk_mib__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2035,29 +1917,16 @@ impl<'de> serde::Deserialize<'de> for Environment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Variables => {
-                            if variables__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("variables"));
-                            }
                             variables__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::SecretVariables => {
-                            if secret_variables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secretVariables"),
-                                );
-                            }
                             secret_variables__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::EncryptedVariables => {
-                            if encrypted_variables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptedVariables"),
-                                );
-                            }
                             encrypted_variables__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2181,15 +2050,9 @@ impl<'de> serde::Deserialize<'de> for environment::KmsEnvMap {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KeyName => {
-                            if key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("keyName"));
-                            }
                             key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CipherText => {
-                            if cipher_text__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cipherText"));
-                            }
                             cipher_text__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2294,9 +2157,6 @@ impl<'de> serde::Deserialize<'de> for Gcs {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RemotePath => {
-                            if remote_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("remotePath"));
-                            }
                             remote_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2521,21 +2381,12 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Priority => {
-                            if priority__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("priority"));
-                            }
                             priority__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2543,57 +2394,29 @@ impl<'de> serde::Deserialize<'de> for Job {
                             );
                         }
                         GeneratedField::TaskGroups => {
-                            if task_groups__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskGroups"));
-                            }
                             task_groups__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllocationPolicy => {
-                            if allocation_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allocationPolicy"),
-                                );
-                            }
                             allocation_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::LogsPolicy => {
-                            if logs_policy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logsPolicy"));
-                            }
                             logs_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Notifications => {
-                            if notifications__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("notifications"),
-                                );
-                            }
                             notifications__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2709,9 +2532,6 @@ impl<'de> serde::Deserialize<'de> for JobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2815,9 +2635,6 @@ impl<'de> serde::Deserialize<'de> for JobDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2920,9 +2737,6 @@ impl<'de> serde::Deserialize<'de> for JobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3037,17 +2851,9 @@ impl<'de> serde::Deserialize<'de> for JobNotification {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PubsubTopic => {
-                            if pubsub_topic__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubTopic"),
-                                );
-                            }
                             pubsub_topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3199,29 +3005,16 @@ impl<'de> serde::Deserialize<'de> for job_notification::Message {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<job_notification::Type>()? as i32,
                             );
                         }
                         GeneratedField::NewJobState => {
-                            if new_job_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("newJobState"),
-                                );
-                            }
                             new_job_state__ = Some(
                                 map_.next_value::<job_status::State>()? as i32,
                             );
                         }
                         GeneratedField::NewTaskState => {
-                            if new_task_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("newTaskState"),
-                                );
-                            }
                             new_task_state__ = Some(
                                 map_.next_value::<task_status::State>()? as i32,
                             );
@@ -3452,35 +3245,19 @@ impl<'de> serde::Deserialize<'de> for JobStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<job_status::State>()? as i32,
                             );
                         }
                         GeneratedField::StatusEvents => {
-                            if status_events__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("statusEvents"),
-                                );
-                            }
                             status_events__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TaskGroups => {
-                            if task_groups__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskGroups"));
-                            }
                             task_groups__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::RunDuration => {
-                            if run_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("runDuration"),
-                                );
-                            }
                             run_duration__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3646,28 +3423,15 @@ impl<'de> serde::Deserialize<'de> for job_status::InstanceStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProvisioningModel => {
-                            if provisioning_model__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("provisioningModel"),
-                                );
-                            }
                             provisioning_model__ = Some(
                                 map_.next_value::<allocation_policy::ProvisioningModel>()?
                                     as i32,
                             );
                         }
                         GeneratedField::TaskPack => {
-                            if task_pack__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskPack"));
-                            }
                             task_pack__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3675,9 +3439,6 @@ impl<'de> serde::Deserialize<'de> for job_status::InstanceStatus {
                             );
                         }
                         GeneratedField::BootDisk => {
-                            if boot_disk__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootDisk"));
-                            }
                             boot_disk__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3894,9 +3655,6 @@ impl<'de> serde::Deserialize<'de> for job_status::TaskGroupStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Counts => {
-                            if counts__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("counts"));
-                            }
                             counts__ = Some(
                                 map_
                                     .next_value::<
@@ -3911,9 +3669,6 @@ impl<'de> serde::Deserialize<'de> for job_status::TaskGroupStatus {
                             );
                         }
                         GeneratedField::Instances => {
-                            if instances__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instances"));
-                            }
                             instances__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4035,19 +3790,11 @@ impl<'de> serde::Deserialize<'de> for LifecyclePolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = Some(
                                 map_.next_value::<lifecycle_policy::Action>()? as i32,
                             );
                         }
                         GeneratedField::ActionCondition => {
-                            if action_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("actionCondition"),
-                                );
-                            }
                             action_condition__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4232,9 +3979,6 @@ impl<'de> serde::Deserialize<'de> for lifecycle_policy::ActionCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExitCodes => {
-                            if exit_codes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("exitCodes"));
-                            }
                             exit_codes__ = Some(
                                 map_
                                     .next_value::<
@@ -4360,19 +4104,11 @@ impl<'de> serde::Deserialize<'de> for LogsPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = Some(
                                 map_.next_value::<logs_policy::Destination>()? as i32,
                             );
                         }
                         GeneratedField::LogsPath => {
-                            if logs_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logsPath"));
-                            }
                             logs_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4561,15 +4297,9 @@ impl<'de> serde::Deserialize<'de> for Nfs {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Server => {
-                            if server__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("server"));
-                            }
                             server__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RemotePath => {
-                            if remote_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("remotePath"));
-                            }
                             remote_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4754,43 +4484,21 @@ impl<'de> serde::Deserialize<'de> for Runnable {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IgnoreExitStatus => {
-                            if ignore_exit_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ignoreExitStatus"),
-                                );
-                            }
                             ignore_exit_status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Background => {
-                            if background__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("background"));
-                            }
                             background__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AlwaysRun => {
-                            if always_run__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("alwaysRun"));
-                            }
                             always_run__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = map_.next_value()?;
                         }
                         GeneratedField::Timeout => {
-                            if timeout__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeout"));
-                            }
                             timeout__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -4928,9 +4636,6 @@ impl<'de> serde::Deserialize<'de> for runnable::Barrier {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5113,53 +4818,27 @@ impl<'de> serde::Deserialize<'de> for runnable::Container {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ImageUri => {
-                            if image_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("imageUri"));
-                            }
                             image_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Commands => {
-                            if commands__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("commands"));
-                            }
                             commands__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Entrypoint => {
-                            if entrypoint__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("entrypoint"));
-                            }
                             entrypoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Volumes => {
-                            if volumes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("volumes"));
-                            }
                             volumes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Options => {
-                            if options__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("options"));
-                            }
                             options__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BlockExternalNetwork => {
-                            if block_external_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("blockExternalNetwork"),
-                                );
-                            }
                             block_external_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Password => {
-                            if password__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("password"));
-                            }
                             password__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5407,15 +5086,9 @@ impl<'de> serde::Deserialize<'de> for ServiceAccount {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Scopes => {
-                            if scopes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scopes"));
-                            }
                             scopes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5572,37 +5245,18 @@ impl<'de> serde::Deserialize<'de> for StatusEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EventTime => {
-                            if event_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventTime"));
-                            }
                             event_time__ = map_.next_value()?;
                         }
                         GeneratedField::TaskExecution => {
-                            if task_execution__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("taskExecution"),
-                                );
-                            }
                             task_execution__ = map_.next_value()?;
                         }
                         GeneratedField::TaskState => {
-                            if task_state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskState"));
-                            }
                             task_state__ = Some(
                                 map_.next_value::<task_status::State>()? as i32,
                             );
@@ -5713,9 +5367,6 @@ impl<'de> serde::Deserialize<'de> for TaskExecution {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExitCode => {
-                            if exit_code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("exitCode"));
-                            }
                             exit_code__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5945,21 +5596,12 @@ impl<'de> serde::Deserialize<'de> for TaskGroup {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TaskSpec => {
-                            if task_spec__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskSpec"));
-                            }
                             task_spec__ = map_.next_value()?;
                         }
                         GeneratedField::TaskCount => {
-                            if task_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("taskCount"));
-                            }
                             task_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5967,11 +5609,6 @@ impl<'de> serde::Deserialize<'de> for TaskGroup {
                             );
                         }
                         GeneratedField::Parallelism => {
-                            if parallelism__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("parallelism"),
-                                );
-                            }
                             parallelism__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5979,29 +5616,14 @@ impl<'de> serde::Deserialize<'de> for TaskGroup {
                             );
                         }
                         GeneratedField::SchedulingPolicy => {
-                            if scheduling_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("schedulingPolicy"),
-                                );
-                            }
                             scheduling_policy__ = Some(
                                 map_.next_value::<task_group::SchedulingPolicy>()? as i32,
                             );
                         }
                         GeneratedField::TaskEnvironments => {
-                            if task_environments__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("taskEnvironments"),
-                                );
-                            }
                             task_environments__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TaskCountPerNode => {
-                            if task_count_per_node__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("taskCountPerNode"),
-                                );
-                            }
                             task_count_per_node__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6009,19 +5631,9 @@ impl<'de> serde::Deserialize<'de> for TaskGroup {
                             );
                         }
                         GeneratedField::RequireHostsFile => {
-                            if require_hosts_file__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requireHostsFile"),
-                                );
-                            }
                             require_hosts_file__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PermissiveSsh => {
-                            if permissive_ssh__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("permissiveSsh"),
-                                );
-                            }
                             permissive_ssh__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6296,33 +5908,15 @@ impl<'de> serde::Deserialize<'de> for TaskSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Runnables => {
-                            if runnables__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("runnables"));
-                            }
                             runnables__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ComputeResource => {
-                            if compute_resource__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("computeResource"),
-                                );
-                            }
                             compute_resource__ = map_.next_value()?;
                         }
                         GeneratedField::MaxRunDuration => {
-                            if max_run_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxRunDuration"),
-                                );
-                            }
                             max_run_duration__ = map_.next_value()?;
                         }
                         GeneratedField::MaxRetryCount => {
-                            if max_retry_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxRetryCount"),
-                                );
-                            }
                             max_retry_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6330,35 +5924,17 @@ impl<'de> serde::Deserialize<'de> for TaskSpec {
                             );
                         }
                         GeneratedField::LifecyclePolicies => {
-                            if lifecycle_policies__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lifecyclePolicies"),
-                                );
-                            }
                             lifecycle_policies__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Environments => {
-                            if environments__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environments"),
-                                );
-                            }
                             environments__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Volumes => {
-                            if volumes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("volumes"));
-                            }
                             volumes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6685,17 +6261,9 @@ impl<'de> serde::Deserialize<'de> for Volume {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MountPath => {
-                            if mount_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mountPath"));
-                            }
                             mount_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MountOptions => {
-                            if mount_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mountOptions"),
-                                );
-                            }
                             mount_options__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Nfs => {

@@ -237,95 +237,48 @@ impl<'de> serde::Deserialize<'de> for AppConnection {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<app_connection::Type>()? as i32,
                             );
                         }
                         GeneratedField::ApplicationEndpoint => {
-                            if application_endpoint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("applicationEndpoint"),
-                                );
-                            }
                             application_endpoint__ = map_.next_value()?;
                         }
                         GeneratedField::Connectors => {
-                            if connectors__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("connectors"));
-                            }
                             connectors__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<app_connection::State>()? as i32,
                             );
                         }
                         GeneratedField::Gateway => {
-                            if gateway__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gateway"));
-                            }
                             gateway__ = map_.next_value()?;
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = map_.next_value()?;
                         }
                         GeneratedField::SatisfiesPzi => {
-                            if satisfies_pzi__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzi"),
-                                );
-                            }
                             satisfies_pzi__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -457,15 +410,9 @@ impl<'de> serde::Deserialize<'de> for app_connection::ApplicationEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -633,25 +580,14 @@ impl<'de> serde::Deserialize<'de> for app_connection::Gateway {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<app_connection::gateway::Type>()? as i32,
                             );
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IngressPort => {
-                            if ingress_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ingressPort"),
-                                );
-                            }
                             ingress_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -659,15 +595,9 @@ impl<'de> serde::Deserialize<'de> for app_connection::Gateway {
                             );
                         }
                         GeneratedField::AppGateway => {
-                            if app_gateway__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appGateway"));
-                            }
                             app_gateway__ = Some(map_.next_value()?);
                         }
                         GeneratedField::L7psc => {
-                            if l7psc__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("l7psc"));
-                            }
                             l7psc__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1012,9 +942,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1125,9 +1052,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1238,9 +1162,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1351,9 +1272,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectionUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

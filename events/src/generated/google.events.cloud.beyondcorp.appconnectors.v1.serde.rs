@@ -190,67 +190,34 @@ impl<'de> serde::Deserialize<'de> for AppConnector {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<app_connector::State>()? as i32,
                             );
                         }
                         GeneratedField::PrincipalInfo => {
-                            if principal_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("principalInfo"),
-                                );
-                            }
                             principal_info__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceInfo => {
-                            if resource_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceInfo"),
-                                );
-                            }
                             resource_info__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -495,9 +462,6 @@ impl<'de> serde::Deserialize<'de> for app_connector::principal_info::ServiceAcco
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -694,9 +658,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectorCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -807,9 +768,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectorDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -920,9 +878,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectorEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1033,9 +988,6 @@ impl<'de> serde::Deserialize<'de> for AppConnectorUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1260,27 +1212,15 @@ impl<'de> serde::Deserialize<'de> for ResourceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value::<HealthStatus>()? as i32);
                         }
                         GeneratedField::Time => {
-                            if time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("time"));
-                            }
                             time__ = map_.next_value()?;
                         }
                         GeneratedField::Sub => {
-                            if sub__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sub"));
-                            }
                             sub__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

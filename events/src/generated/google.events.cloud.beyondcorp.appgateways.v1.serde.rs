@@ -243,97 +243,50 @@ impl<'de> serde::Deserialize<'de> for AppGateway {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<app_gateway::Type>()? as i32,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<app_gateway::State>()? as i32,
                             );
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllocatedConnections => {
-                            if allocated_connections__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allocatedConnections"),
-                                );
-                            }
                             allocated_connections__ = Some(map_.next_value()?);
                         }
                         GeneratedField::HostType => {
-                            if host_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostType"));
-                            }
                             host_type__ = Some(
                                 map_.next_value::<app_gateway::HostType>()? as i32,
                             );
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = map_.next_value()?;
                         }
                         GeneratedField::SatisfiesPzi => {
-                            if satisfies_pzi__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzi"),
-                                );
-                            }
                             satisfies_pzi__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -467,17 +420,9 @@ impl<'de> serde::Deserialize<'de> for app_gateway::AllocatedConnection {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PscUri => {
-                            if psc_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pscUri"));
-                            }
                             psc_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IngressPort => {
-                            if ingress_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ingressPort"),
-                                );
-                            }
                             ingress_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -821,9 +766,6 @@ impl<'de> serde::Deserialize<'de> for AppGatewayCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -934,9 +876,6 @@ impl<'de> serde::Deserialize<'de> for AppGatewayDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1047,9 +986,6 @@ impl<'de> serde::Deserialize<'de> for AppGatewayEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

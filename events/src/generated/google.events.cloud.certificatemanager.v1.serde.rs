@@ -213,65 +213,32 @@ impl<'de> serde::Deserialize<'de> for Certificate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::SanDnsnames => {
-                            if san_dnsnames__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sanDnsnames"),
-                                );
-                            }
                             san_dnsnames__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PemCertificate => {
-                            if pem_certificate__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pemCertificate"),
-                                );
-                            }
                             pem_certificate__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExpireTime => {
-                            if expire_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expireTime"));
-                            }
                             expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::Scope => {
-                            if scope__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scope"));
-                            }
                             scope__ = Some(
                                 map_.next_value::<certificate::Scope>()? as i32,
                             );
@@ -483,31 +450,15 @@ impl<'de> serde::Deserialize<'de> for certificate::ManagedCertificate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Domains => {
-                            if domains__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("domains"));
-                            }
                             domains__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DnsAuthorizations => {
-                            if dns_authorizations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dnsAuthorizations"),
-                                );
-                            }
                             dns_authorizations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IssuanceConfig => {
-                            if issuance_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("issuanceConfig"),
-                                );
-                            }
                             issuance_config__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_
                                     .next_value::<certificate::managed_certificate::State>()?
@@ -515,11 +466,6 @@ impl<'de> serde::Deserialize<'de> for certificate::ManagedCertificate {
                             );
                         }
                         GeneratedField::ProvisioningIssue => {
-                            if provisioning_issue__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("provisioningIssue"),
-                                );
-                            }
                             provisioning_issue__ = map_.next_value()?;
                         }
                         GeneratedField::AuthorizationAttemptInfo => {
@@ -697,15 +643,9 @@ for certificate::managed_certificate::AuthorizationAttemptInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Domain => {
-                            if domain__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("domain"));
-                            }
                             domain__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_
                                     .next_value::<
@@ -714,11 +654,6 @@ for certificate::managed_certificate::AuthorizationAttemptInfo {
                             );
                         }
                         GeneratedField::FailureReason => {
-                            if failure_reason__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("failureReason"),
-                                );
-                            }
                             failure_reason__ = Some(
                                 map_
                                     .next_value::<
@@ -727,9 +662,6 @@ for certificate::managed_certificate::AuthorizationAttemptInfo {
                             );
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1058,9 +990,6 @@ for certificate::managed_certificate::ProvisioningIssue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Reason => {
-                            if reason__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("reason"));
-                            }
                             reason__ = Some(
                                 map_
                                     .next_value::<
@@ -1069,9 +998,6 @@ for certificate::managed_certificate::ProvisioningIssue {
                             );
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1519,9 +1445,6 @@ impl<'de> serde::Deserialize<'de> for CertificateCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1632,9 +1555,6 @@ impl<'de> serde::Deserialize<'de> for CertificateDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1745,9 +1665,6 @@ impl<'de> serde::Deserialize<'de> for CertificateEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1966,37 +1883,20 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CertificateAuthorityConfig => {
@@ -2010,9 +1910,6 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfig {
                             certificate_authority_config__ = map_.next_value()?;
                         }
                         GeneratedField::Lifetime => {
-                            if lifetime__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("lifetime"));
-                            }
                             lifetime__ = map_.next_value()?;
                         }
                         GeneratedField::RotationWindowPercentage => {
@@ -2030,11 +1927,6 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfig {
                             );
                         }
                         GeneratedField::KeyAlgorithm => {
-                            if key_algorithm__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("keyAlgorithm"),
-                                );
-                            }
                             key_algorithm__ = Some(
                                 map_
                                     .next_value::<certificate_issuance_config::KeyAlgorithm>()?
@@ -2300,9 +2192,6 @@ for certificate_issuance_config::certificate_authority_config::CertificateAuthor
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CaPool => {
-                            if ca_pool__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("caPool"));
-                            }
                             ca_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2490,9 +2379,6 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfigCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2603,9 +2489,6 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfigDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2716,9 +2599,6 @@ impl<'de> serde::Deserialize<'de> for CertificateIssuanceConfigEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2890,45 +2770,23 @@ impl<'de> serde::Deserialize<'de> for CertificateMap {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::GclbTargets => {
-                            if gclb_targets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gclbTargets"),
-                                );
-                            }
                             gclb_targets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3073,9 +2931,6 @@ impl<'de> serde::Deserialize<'de> for certificate_map::GclbTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IpConfigs => {
-                            if ip_configs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipConfigs"));
-                            }
                             ip_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetHttpsProxy => {
@@ -3220,15 +3075,9 @@ impl<'de> serde::Deserialize<'de> for certificate_map::gclb_target::IpConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IpAddress => {
-                            if ip_address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipAddress"));
-                            }
                             ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ports => {
-                            if ports__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ports"));
-                            }
                             ports__ = Some(
                                 map_
                                     .next_value::<
@@ -3348,9 +3197,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3461,9 +3307,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3670,51 +3513,26 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEntry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Certificates => {
-                            if certificates__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("certificates"),
-                                );
-                            }
                             certificates__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<ServingState>()? as i32);
                         }
                         GeneratedField::Hostname => {
@@ -3923,9 +3741,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEntryCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4036,9 +3851,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEntryDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4149,9 +3961,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEntryEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4262,9 +4071,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEntryUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4375,9 +4181,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4488,9 +4291,6 @@ impl<'de> serde::Deserialize<'de> for CertificateMapUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4601,9 +4401,6 @@ impl<'de> serde::Deserialize<'de> for CertificateUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4785,51 +4582,26 @@ impl<'de> serde::Deserialize<'de> for DnsAuthorization {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Domain => {
-                            if domain__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("domain"));
-                            }
                             domain__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DnsResourceRecord => {
-                            if dns_resource_record__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dnsResourceRecord"),
-                                );
-                            }
                             dns_resource_record__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4964,21 +4736,12 @@ impl<'de> serde::Deserialize<'de> for dns_authorization::DnsResourceRecord {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5091,9 +4854,6 @@ impl<'de> serde::Deserialize<'de> for DnsAuthorizationCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5204,9 +4964,6 @@ impl<'de> serde::Deserialize<'de> for DnsAuthorizationDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5317,9 +5074,6 @@ impl<'de> serde::Deserialize<'de> for DnsAuthorizationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5430,9 +5184,6 @@ impl<'de> serde::Deserialize<'de> for DnsAuthorizationUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -92,15 +92,9 @@ impl<'de> serde::Deserialize<'de> for Artifacts {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Images => {
-                            if images__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("images"));
-                            }
                             images__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Objects => {
-                            if objects__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("objects"));
-                            }
                             objects__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -230,21 +224,12 @@ impl<'de> serde::Deserialize<'de> for artifacts::ArtifactObjects {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Paths => {
-                            if paths__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("paths"));
-                            }
                             paths__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Timing => {
-                            if timing__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timing"));
-                            }
                             timing__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -600,153 +585,76 @@ impl<'de> serde::Deserialize<'de> for BuildEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(
                                 map_.next_value::<build_event_data::Status>()? as i32,
                             );
                         }
                         GeneratedField::StatusDetail => {
-                            if status_detail__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("statusDetail"),
-                                );
-                            }
                             status_detail__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::Steps => {
-                            if steps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("steps"));
-                            }
                             steps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Results => {
-                            if results__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("results"));
-                            }
                             results__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::FinishTime => {
-                            if finish_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("finishTime"));
-                            }
                             finish_time__ = map_.next_value()?;
                         }
                         GeneratedField::Timeout => {
-                            if timeout__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeout"));
-                            }
                             timeout__ = map_.next_value()?;
                         }
                         GeneratedField::Images => {
-                            if images__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("images"));
-                            }
                             images__ = Some(map_.next_value()?);
                         }
                         GeneratedField::QueueTtl => {
-                            if queue_ttl__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("queueTtl"));
-                            }
                             queue_ttl__ = map_.next_value()?;
                         }
                         GeneratedField::Artifacts => {
-                            if artifacts__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("artifacts"));
-                            }
                             artifacts__ = map_.next_value()?;
                         }
                         GeneratedField::LogsBucket => {
-                            if logs_bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logsBucket"));
-                            }
                             logs_bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceProvenance => {
-                            if source_provenance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceProvenance"),
-                                );
-                            }
                             source_provenance__ = map_.next_value()?;
                         }
                         GeneratedField::BuildTriggerId => {
-                            if build_trigger_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildTriggerId"),
-                                );
-                            }
                             build_trigger_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Options => {
-                            if options__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("options"));
-                            }
                             options__ = map_.next_value()?;
                         }
                         GeneratedField::LogUrl => {
-                            if log_url__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logUrl"));
-                            }
                             log_url__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Substitutions => {
-                            if substitutions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("substitutions"),
-                                );
-                            }
                             substitutions__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Tags => {
-                            if tags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tags"));
-                            }
                             tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Secrets => {
-                            if secrets__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secrets"));
-                            }
                             secrets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Timing => {
-                            if timing__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timing"));
-                            }
                             timing__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -1134,11 +1042,6 @@ impl<'de> serde::Deserialize<'de> for BuildOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SourceProvenanceHash => {
-                            if source_provenance_hash__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceProvenanceHash"),
-                                );
-                            }
                             source_provenance_hash__ = Some(
                                 map_
                                     .next_value::<Vec<hash::HashType>>()?
@@ -1148,29 +1051,16 @@ impl<'de> serde::Deserialize<'de> for BuildOptions {
                             );
                         }
                         GeneratedField::RequestedVerifyOption => {
-                            if requested_verify_option__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestedVerifyOption"),
-                                );
-                            }
                             requested_verify_option__ = Some(
                                 map_.next_value::<build_options::VerifyOption>()? as i32,
                             );
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(
                                 map_.next_value::<build_options::MachineType>()? as i32,
                             );
                         }
                         GeneratedField::DiskSizeGb => {
-                            if disk_size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskSizeGb"));
-                            }
                             disk_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1178,57 +1068,32 @@ impl<'de> serde::Deserialize<'de> for BuildOptions {
                             );
                         }
                         GeneratedField::SubstitutionOption => {
-                            if substitution_option__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("substitutionOption"),
-                                );
-                            }
                             substitution_option__ = Some(
                                 map_.next_value::<build_options::SubstitutionOption>()?
                                     as i32,
                             );
                         }
                         GeneratedField::LogStreamingOption => {
-                            if log_streaming_option__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("logStreamingOption"),
-                                );
-                            }
                             log_streaming_option__ = Some(
                                 map_.next_value::<build_options::LogStreamingOption>()?
                                     as i32,
                             );
                         }
                         GeneratedField::WorkerPool => {
-                            if worker_pool__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("workerPool"));
-                            }
                             worker_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Logging => {
-                            if logging__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logging"));
-                            }
                             logging__ = Some(
                                 map_.next_value::<build_options::LoggingMode>()? as i32,
                             );
                         }
                         GeneratedField::Env => {
-                            if env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("env"));
-                            }
                             env__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecretEnv => {
-                            if secret_env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secretEnv"));
-                            }
                             secret_env__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Volumes => {
-                            if volumes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("volumes"));
-                            }
                             volumes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1840,81 +1705,42 @@ impl<'de> serde::Deserialize<'de> for BuildStep {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Env => {
-                            if env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("env"));
-                            }
                             env__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Args => {
-                            if args__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("args"));
-                            }
                             args__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dir => {
-                            if dir__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dir"));
-                            }
                             dir__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WaitFor => {
-                            if wait_for__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("waitFor"));
-                            }
                             wait_for__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Entrypoint => {
-                            if entrypoint__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("entrypoint"));
-                            }
                             entrypoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecretEnv => {
-                            if secret_env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secretEnv"));
-                            }
                             secret_env__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Volumes => {
-                            if volumes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("volumes"));
-                            }
                             volumes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Timing => {
-                            if timing__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timing"));
-                            }
                             timing__ = map_.next_value()?;
                         }
                         GeneratedField::PullTiming => {
-                            if pull_timing__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pullTiming"));
-                            }
                             pull_timing__ = map_.next_value()?;
                         }
                         GeneratedField::Timeout => {
-                            if timeout__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeout"));
-                            }
                             timeout__ = map_.next_value()?;
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(
                                 map_.next_value::<build_event_data::Status>()? as i32,
                             );
@@ -2054,21 +1880,12 @@ impl<'de> serde::Deserialize<'de> for BuiltImage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Digest => {
-                            if digest__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("digest"));
-                            }
                             digest__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PushTiming => {
-                            if push_timing__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pushTiming"));
-                            }
                             push_timing__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2178,9 +1995,6 @@ impl<'de> serde::Deserialize<'de> for CloudBuildEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2284,9 +2098,6 @@ impl<'de> serde::Deserialize<'de> for FileHashes {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FileHash => {
-                            if file_hash__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileHash"));
-                            }
                             file_hash__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2407,15 +2218,9 @@ impl<'de> serde::Deserialize<'de> for Hash {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<hash::HashType>()? as i32);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -2677,37 +2482,18 @@ impl<'de> serde::Deserialize<'de> for RepoSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RepoName => {
-                            if repo_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("repoName"));
-                            }
                             repo_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dir => {
-                            if dir__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dir"));
-                            }
                             dir__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InvertRegex => {
-                            if invert_regex__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("invertRegex"),
-                                );
-                            }
                             invert_regex__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Substitutions => {
-                            if substitutions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("substitutions"),
-                                );
-                            }
                             substitutions__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2921,33 +2707,15 @@ impl<'de> serde::Deserialize<'de> for Results {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Images => {
-                            if images__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("images"));
-                            }
                             images__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BuildStepImages => {
-                            if build_step_images__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildStepImages"),
-                                );
-                            }
                             build_step_images__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArtifactManifest => {
-                            if artifact_manifest__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactManifest"),
-                                );
-                            }
                             artifact_manifest__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumArtifacts => {
-                            if num_artifacts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("numArtifacts"),
-                                );
-                            }
                             num_artifacts__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2955,11 +2723,6 @@ impl<'de> serde::Deserialize<'de> for Results {
                             );
                         }
                         GeneratedField::BuildStepOutputs => {
-                            if build_step_outputs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildStepOutputs"),
-                                );
-                            }
                             build_step_outputs__ = Some(
                                 map_
                                     .next_value::<
@@ -2971,11 +2734,6 @@ impl<'de> serde::Deserialize<'de> for Results {
                             );
                         }
                         GeneratedField::ArtifactTiming => {
-                            if artifact_timing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactTiming"),
-                                );
-                            }
                             artifact_timing__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3103,15 +2861,9 @@ impl<'de> serde::Deserialize<'de> for Secret {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecretEnv => {
-                            if secret_env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secretEnv"));
-                            }
                             secret_env__ = Some(
                                 map_
                                     .next_value::<
@@ -3397,25 +3149,12 @@ impl<'de> serde::Deserialize<'de> for SourceProvenance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResolvedStorageSource => {
-                            if resolved_storage_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolvedStorageSource"),
-                                );
-                            }
                             resolved_storage_source__ = map_.next_value()?;
                         }
                         GeneratedField::ResolvedRepoSource => {
-                            if resolved_repo_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolvedRepoSource"),
-                                );
-                            }
                             resolved_repo_source__ = map_.next_value()?;
                         }
                         GeneratedField::FileHashes => {
-                            if file_hashes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileHashes"));
-                            }
                             file_hashes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3549,21 +3288,12 @@ impl<'de> serde::Deserialize<'de> for StorageSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Bucket => {
-                            if bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bucket"));
-                            }
                             bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Object => {
-                            if object__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("object"));
-                            }
                             object__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Generation => {
-                            if generation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("generation"));
-                            }
                             generation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3680,15 +3410,9 @@ impl<'de> serde::Deserialize<'de> for TimeSpan {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3800,15 +3524,9 @@ impl<'de> serde::Deserialize<'de> for Volume {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

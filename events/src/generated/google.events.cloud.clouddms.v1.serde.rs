@@ -98,15 +98,9 @@ impl<'de> serde::Deserialize<'de> for AlloyDbConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ClusterId => {
-                            if cluster_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("clusterId"));
-                            }
                             cluster_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Settings => {
-                            if settings__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("settings"));
-                            }
                             settings__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -241,25 +235,14 @@ impl<'de> serde::Deserialize<'de> for AlloyDbSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VpcNetwork => {
-                            if vpc_network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpcNetwork"));
-                            }
                             vpc_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::PrimaryInstanceSettings => {
-                            if primary_instance_settings__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("primaryInstanceSettings"),
-                                );
-                            }
                             primary_instance_settings__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -424,41 +407,22 @@ impl<'de> serde::Deserialize<'de> for alloy_db_settings::PrimaryInstanceSettings
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineConfig => {
-                            if machine_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineConfig"),
-                                );
-                            }
                             machine_config__ = map_.next_value()?;
                         }
                         GeneratedField::DatabaseFlags => {
-                            if database_flags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseFlags"),
-                                );
-                            }
                             database_flags__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::PrivateIp => {
-                            if private_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("privateIp"));
-                            }
                             private_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -577,9 +541,6 @@ for alloy_db_settings::primary_instance_settings::MachineConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CpuCount => {
-                            if cpu_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cpuCount"));
-                            }
                             cpu_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -705,17 +666,9 @@ impl<'de> serde::Deserialize<'de> for alloy_db_settings::UserPassword {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::User => {
-                            if user__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("user"));
-                            }
                             user__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PasswordSet => {
-                            if password_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("passwordSet"),
-                                );
-                            }
                             password_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -878,35 +831,18 @@ impl<'de> serde::Deserialize<'de> for CloudSqlConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CloudSqlId => {
-                            if cloud_sql_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cloudSqlId"));
-                            }
                             cloud_sql_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Settings => {
-                            if settings__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("settings"));
-                            }
                             settings__ = map_.next_value()?;
                         }
                         GeneratedField::PrivateIp => {
-                            if private_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("privateIp"));
-                            }
                             private_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PublicIp => {
-                            if public_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("publicIp"));
-                            }
                             public_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AdditionalPublicIp => {
-                            if additional_public_ip__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("additionalPublicIp"),
-                                );
-                            }
                             additional_public_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1238,44 +1174,23 @@ impl<'de> serde::Deserialize<'de> for CloudSqlSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DatabaseVersion => {
-                            if database_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseVersion"),
-                                );
-                            }
                             database_version__ = Some(
                                 map_.next_value::<cloud_sql_settings::SqlDatabaseVersion>()?
                                     as i32,
                             );
                         }
                         GeneratedField::UserLabels => {
-                            if user_labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("userLabels"));
-                            }
                             user_labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Tier => {
-                            if tier__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tier"));
-                            }
                             tier__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StorageAutoResizeLimit => {
-                            if storage_auto_resize_limit__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("storageAutoResizeLimit"),
-                                );
-                            }
                             storage_auto_resize_limit__ = map_.next_value()?;
                         }
                         GeneratedField::ActivationPolicy => {
-                            if activation_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("activationPolicy"),
-                                );
-                            }
                             activation_policy__ = Some(
                                 map_
                                     .next_value::<cloud_sql_settings::SqlActivationPolicy>()?
@@ -1283,96 +1198,44 @@ impl<'de> serde::Deserialize<'de> for CloudSqlSettings {
                             );
                         }
                         GeneratedField::IpConfig => {
-                            if ip_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipConfig"));
-                            }
                             ip_config__ = map_.next_value()?;
                         }
                         GeneratedField::AutoStorageIncrease => {
-                            if auto_storage_increase__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("autoStorageIncrease"),
-                                );
-                            }
                             auto_storage_increase__ = map_.next_value()?;
                         }
                         GeneratedField::DatabaseFlags => {
-                            if database_flags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseFlags"),
-                                );
-                            }
                             database_flags__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DataDiskType => {
-                            if data_disk_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataDiskType"),
-                                );
-                            }
                             data_disk_type__ = Some(
                                 map_.next_value::<cloud_sql_settings::SqlDataDiskType>()?
                                     as i32,
                             );
                         }
                         GeneratedField::DataDiskSizeGb => {
-                            if data_disk_size_gb__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataDiskSizeGb"),
-                                );
-                            }
                             data_disk_size_gb__ = map_.next_value()?;
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecondaryZone => {
-                            if secondary_zone__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secondaryZone"),
-                                );
-                            }
                             secondary_zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceId => {
-                            if source_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceId"));
-                            }
                             source_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RootPasswordSet => {
-                            if root_password_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rootPasswordSet"),
-                                );
-                            }
                             root_password_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Collation => {
-                            if collation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("collation"));
-                            }
                             collation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CmekKeyName => {
-                            if cmek_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cmekKeyName"),
-                                );
-                            }
                             cmek_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailabilityType => {
-                            if availability_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availabilityType"),
-                                );
-                            }
                             availability_type__ = Some(
                                 map_
                                     .next_value::<cloud_sql_settings::SqlAvailabilityType>()?
@@ -1966,57 +1829,31 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<connection_profile::State>()? as i32,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::Provider => {
-                            if provider__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("provider"));
-                            }
                             provider__ = Some(
                                 map_.next_value::<DatabaseProvider>()? as i32,
                             );
@@ -2261,9 +2098,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2374,9 +2208,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2487,9 +2318,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2600,9 +2428,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2881,17 +2706,11 @@ impl<'de> serde::Deserialize<'de> for DatabaseType {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Provider => {
-                            if provider__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("provider"));
-                            }
                             provider__ = Some(
                                 map_.next_value::<DatabaseProvider>()? as i32,
                             );
                         }
                         GeneratedField::Engine => {
-                            if engine__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("engine"));
-                            }
                             engine__ = Some(map_.next_value::<DatabaseEngine>()? as i32);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3225,121 +3044,62 @@ impl<'de> serde::Deserialize<'de> for MigrationJob {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<migration_job::State>()? as i32,
                             );
                         }
                         GeneratedField::Phase => {
-                            if phase__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("phase"));
-                            }
                             phase__ = Some(
                                 map_.next_value::<migration_job::Phase>()? as i32,
                             );
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<migration_job::Type>()? as i32,
                             );
                         }
                         GeneratedField::DumpPath => {
-                            if dump_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dumpPath"));
-                            }
                             dump_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DumpFlags => {
-                            if dump_flags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dumpFlags"));
-                            }
                             dump_flags__ = map_.next_value()?;
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Duration => {
-                            if duration__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("duration"));
-                            }
                             duration__ = map_.next_value()?;
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::SourceDatabase => {
-                            if source_database__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceDatabase"),
-                                );
-                            }
                             source_database__ = map_.next_value()?;
                         }
                         GeneratedField::DestinationDatabase => {
-                            if destination_database__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationDatabase"),
-                                );
-                            }
                             destination_database__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::ReverseSshConnectivity => {
@@ -3506,15 +3266,9 @@ impl<'de> serde::Deserialize<'de> for migration_job::DumpFlag {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3626,9 +3380,6 @@ impl<'de> serde::Deserialize<'de> for migration_job::DumpFlags {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DumpFlags => {
-                            if dump_flags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dumpFlags"));
-                            }
                             dump_flags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4016,9 +3767,6 @@ impl<'de> serde::Deserialize<'de> for MigrationJobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4129,9 +3877,6 @@ impl<'de> serde::Deserialize<'de> for MigrationJobDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4242,9 +3987,6 @@ impl<'de> serde::Deserialize<'de> for MigrationJobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4355,9 +4097,6 @@ impl<'de> serde::Deserialize<'de> for MigrationJobUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4526,15 +4265,9 @@ impl<'de> serde::Deserialize<'de> for MySqlConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4542,29 +4275,15 @@ impl<'de> serde::Deserialize<'de> for MySqlConnectionProfile {
                             );
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PasswordSet => {
-                            if password_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("passwordSet"),
-                                );
-                            }
                             password_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ssl => {
-                            if ssl__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ssl"));
-                            }
                             ssl__ = map_.next_value()?;
                         }
                         GeneratedField::CloudSqlId => {
-                            if cloud_sql_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cloudSqlId"));
-                            }
                             cloud_sql_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4838,15 +4557,9 @@ impl<'de> serde::Deserialize<'de> for PostgreSqlConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4854,37 +4567,18 @@ impl<'de> serde::Deserialize<'de> for PostgreSqlConnectionProfile {
                             );
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PasswordSet => {
-                            if password_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("passwordSet"),
-                                );
-                            }
                             password_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ssl => {
-                            if ssl__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ssl"));
-                            }
                             ssl__ = map_.next_value()?;
                         }
                         GeneratedField::CloudSqlId => {
-                            if cloud_sql_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cloudSqlId"));
-                            }
                             cloud_sql_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkArchitecture => {
-                            if network_architecture__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkArchitecture"),
-                                );
-                            }
                             network_architecture__ = Some(
                                 map_.next_value::<NetworkArchitecture>()? as i32,
                             );
@@ -5030,15 +4724,9 @@ impl<'de> serde::Deserialize<'de> for ReverseSshConnectivity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VmIp => {
-                            if vm_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmIp"));
-                            }
                             vm_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VmPort => {
-                            if vm_port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmPort"));
-                            }
                             vm_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5046,15 +4734,9 @@ impl<'de> serde::Deserialize<'de> for ReverseSshConnectivity {
                             );
                         }
                         GeneratedField::Vm => {
-                            if vm__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vm"));
-                            }
                             vm__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Vpc => {
-                            if vpc__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpc"));
-                            }
                             vpc__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5186,15 +4868,9 @@ impl<'de> serde::Deserialize<'de> for SqlAclEntry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Label => {
-                            if label__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("label"));
-                            }
                             label__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExpireTime => {
@@ -5353,31 +5029,15 @@ impl<'de> serde::Deserialize<'de> for SqlIpConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnableIpv4 => {
-                            if enable_ipv4__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enableIpv4"));
-                            }
                             enable_ipv4__ = map_.next_value()?;
                         }
                         GeneratedField::PrivateNetwork => {
-                            if private_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("privateNetwork"),
-                                );
-                            }
                             private_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RequireSsl => {
-                            if require_ssl__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("requireSsl"));
-                            }
                             require_ssl__ = map_.next_value()?;
                         }
                         GeneratedField::AuthorizedNetworks => {
-                            if authorized_networks__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authorizedNetworks"),
-                                );
-                            }
                             authorized_networks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5489,9 +5149,6 @@ impl<'de> serde::Deserialize<'de> for SslConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<ssl_config::SslType>()? as i32,
                             );
@@ -5771,9 +5428,6 @@ impl<'de> serde::Deserialize<'de> for VpcPeeringConnectivity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Vpc => {
-                            if vpc__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpc"));
-                            }
                             vpc__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

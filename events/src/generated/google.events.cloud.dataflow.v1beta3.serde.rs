@@ -181,19 +181,11 @@ impl<'de> serde::Deserialize<'de> for AutoscalingSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Algorithm => {
-                            if algorithm__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("algorithm"));
-                            }
                             algorithm__ = Some(
                                 map_.next_value::<AutoscalingAlgorithm>()? as i32,
                             );
                         }
                         GeneratedField::MaxNumWorkers => {
-                            if max_num_workers__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxNumWorkers"),
-                                );
-                            }
                             max_num_workers__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -342,27 +334,15 @@ impl<'de> serde::Deserialize<'de> for BigQueryIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Table => {
-                            if table__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("table"));
-                            }
                             table__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dataset => {
-                            if dataset__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataset"));
-                            }
                             dataset__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Query => {
-                            if query__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("query"));
-                            }
                             query__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -503,21 +483,12 @@ impl<'de> serde::Deserialize<'de> for BigTableIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InstanceId => {
-                            if instance_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instanceId"));
-                            }
                             instance_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TableId => {
-                            if table_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tableId"));
-                            }
                             table_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -639,15 +610,9 @@ impl<'de> serde::Deserialize<'de> for DatastoreIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Namespace => {
-                            if namespace__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("namespace"));
-                            }
                             namespace__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -759,11 +724,6 @@ impl<'de> serde::Deserialize<'de> for DebugOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnableHotKeyLogging => {
-                            if enable_hot_key_logging__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableHotKeyLogging"),
-                                );
-                            }
                             enable_hot_key_logging__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1155,11 +1115,6 @@ impl<'de> serde::Deserialize<'de> for Environment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TempStoragePrefix => {
-                            if temp_storage_prefix__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("tempStoragePrefix"),
-                                );
-                            }
                             temp_storage_prefix__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterManagerApiService => {
@@ -1173,69 +1128,30 @@ impl<'de> serde::Deserialize<'de> for Environment {
                             cluster_manager_api_service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Experiments => {
-                            if experiments__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("experiments"),
-                                );
-                            }
                             experiments__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceOptions => {
-                            if service_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceOptions"),
-                                );
-                            }
                             service_options__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceKmsKeyName => {
-                            if service_kms_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceKmsKeyName"),
-                                );
-                            }
                             service_kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WorkerPools => {
-                            if worker_pools__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("workerPools"),
-                                );
-                            }
                             worker_pools__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UserAgent => {
-                            if user_agent__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("userAgent"));
-                            }
                             user_agent__ = map_.next_value()?;
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = map_.next_value()?;
                         }
                         GeneratedField::Dataset => {
-                            if dataset__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataset"));
-                            }
                             dataset__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SdkPipelineOptions => {
-                            if sdk_pipeline_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sdkPipelineOptions"),
-                                );
-                            }
                             sdk_pipeline_options__ = map_.next_value()?;
                         }
                         GeneratedField::ServiceAccountEmail => {
-                            if service_account_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountEmail"),
-                                );
-                            }
                             service_account_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FlexResourceSchedulingGoal => {
@@ -1251,35 +1167,17 @@ impl<'de> serde::Deserialize<'de> for Environment {
                             );
                         }
                         GeneratedField::WorkerRegion => {
-                            if worker_region__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("workerRegion"),
-                                );
-                            }
                             worker_region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WorkerZone => {
-                            if worker_zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("workerZone"));
-                            }
                             worker_zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ShuffleMode => {
-                            if shuffle_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("shuffleMode"),
-                                );
-                            }
                             shuffle_mode__ = Some(
                                 map_.next_value::<ShuffleMode>()? as i32,
                             );
                         }
                         GeneratedField::DebugOptions => {
-                            if debug_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("debugOptions"),
-                                );
-                            }
                             debug_options__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1443,29 +1341,14 @@ impl<'de> serde::Deserialize<'de> for ExecutionStageState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExecutionStageName => {
-                            if execution_stage_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionStageName"),
-                                );
-                            }
                             execution_stage_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExecutionStageState => {
-                            if execution_stage_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionStageState"),
-                                );
-                            }
                             execution_stage_state__ = Some(
                                 map_.next_value::<JobState>()? as i32,
                             );
                         }
                         GeneratedField::CurrentStateTime => {
-                            if current_state_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentStateTime"),
-                                );
-                            }
                             current_state_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1580,11 +1463,6 @@ impl<'de> serde::Deserialize<'de> for FileIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FilePattern => {
-                            if file_pattern__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("filePattern"),
-                                );
-                            }
                             file_pattern__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2039,167 +1917,75 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<JobType>()? as i32);
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = map_.next_value()?;
                         }
                         GeneratedField::StepsLocation => {
-                            if steps_location__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stepsLocation"),
-                                );
-                            }
                             steps_location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CurrentState => {
-                            if current_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentState"),
-                                );
-                            }
                             current_state__ = Some(
                                 map_.next_value::<JobState>()? as i32,
                             );
                         }
                         GeneratedField::CurrentStateTime => {
-                            if current_state_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentStateTime"),
-                                );
-                            }
                             current_state_time__ = map_.next_value()?;
                         }
                         GeneratedField::RequestedState => {
-                            if requested_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestedState"),
-                                );
-                            }
                             requested_state__ = Some(
                                 map_.next_value::<JobState>()? as i32,
                             );
                         }
                         GeneratedField::ExecutionInfo => {
-                            if execution_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionInfo"),
-                                );
-                            }
                             execution_info__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::ReplaceJobId => {
-                            if replace_job_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("replaceJobId"),
-                                );
-                            }
                             replace_job_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClientRequestId => {
-                            if client_request_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clientRequestId"),
-                                );
-                            }
                             client_request_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReplacedByJobId => {
-                            if replaced_by_job_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("replacedByJobId"),
-                                );
-                            }
                             replaced_by_job_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TempFiles => {
-                            if temp_files__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tempFiles"));
-                            }
                             temp_files__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StageStates => {
-                            if stage_states__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stageStates"),
-                                );
-                            }
                             stage_states__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JobMetadata => {
-                            if job_metadata__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("jobMetadata"),
-                                );
-                            }
                             job_metadata__ = map_.next_value()?;
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::CreatedFromSnapshotId => {
-                            if created_from_snapshot_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("createdFromSnapshotId"),
-                                );
-                            }
                             created_from_snapshot_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2329,9 +2115,6 @@ impl<'de> serde::Deserialize<'de> for JobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2440,9 +2223,6 @@ impl<'de> serde::Deserialize<'de> for JobExecutionInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Stages => {
-                            if stages__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stages"));
-                            }
                             stages__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2555,9 +2335,6 @@ impl<'de> serde::Deserialize<'de> for JobExecutionStageInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StepName => {
-                            if step_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stepName"));
-                            }
                             step_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2746,57 +2523,24 @@ impl<'de> serde::Deserialize<'de> for JobMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SdkVersion => {
-                            if sdk_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sdkVersion"));
-                            }
                             sdk_version__ = map_.next_value()?;
                         }
                         GeneratedField::SpannerDetails => {
-                            if spanner_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("spannerDetails"),
-                                );
-                            }
                             spanner_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BigqueryDetails => {
-                            if bigquery_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bigqueryDetails"),
-                                );
-                            }
                             bigquery_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BigTableDetails => {
-                            if big_table_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bigTableDetails"),
-                                );
-                            }
                             big_table_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PubsubDetails => {
-                            if pubsub_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubDetails"),
-                                );
-                            }
                             pubsub_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FileDetails => {
-                            if file_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("fileDetails"),
-                                );
-                            }
                             file_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatastoreDetails => {
-                            if datastore_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datastoreDetails"),
-                                );
-                            }
                             datastore_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3020,9 +2764,6 @@ impl<'de> serde::Deserialize<'de> for JobStatusChangedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3211,15 +2952,9 @@ impl<'de> serde::Deserialize<'de> for Package {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3340,17 +3075,9 @@ impl<'de> serde::Deserialize<'de> for PubSubIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Topic => {
-                            if topic__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topic"));
-                            }
                             topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subscription => {
-                            if subscription__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("subscription"),
-                                );
-                            }
                             subscription__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3508,11 +3235,6 @@ impl<'de> serde::Deserialize<'de> for SdkHarnessContainerImage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ContainerImage => {
-                            if container_image__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containerImage"),
-                                );
-                            }
                             container_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UseSingleCorePerContainer => {
@@ -3526,19 +3248,9 @@ impl<'de> serde::Deserialize<'de> for SdkHarnessContainerImage {
                             use_single_core_per_container__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnvironmentId => {
-                            if environment_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environmentId"),
-                                );
-                            }
                             environment_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Capabilities => {
-                            if capabilities__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("capabilities"),
-                                );
-                            }
                             capabilities__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3681,25 +3393,12 @@ impl<'de> serde::Deserialize<'de> for SdkVersion {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VersionDisplayName => {
-                            if version_display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("versionDisplayName"),
-                                );
-                            }
                             version_display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SdkSupportStatus => {
-                            if sdk_support_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sdkSupportStatus"),
-                                );
-                            }
                             sdk_support_status__ = Some(
                                 map_.next_value::<sdk_version::SdkSupportStatus>()? as i32,
                             );
@@ -4003,21 +3702,12 @@ impl<'de> serde::Deserialize<'de> for SpannerIoDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InstanceId => {
-                            if instance_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instanceId"));
-                            }
                             instance_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatabaseId => {
-                            if database_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("databaseId"));
-                            }
                             database_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4530,15 +4220,9 @@ impl<'de> serde::Deserialize<'de> for WorkerPool {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kind"));
-                            }
                             kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumWorkers => {
-                            if num_workers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("numWorkers"));
-                            }
                             num_workers__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4546,43 +4230,22 @@ impl<'de> serde::Deserialize<'de> for WorkerPool {
                             );
                         }
                         GeneratedField::Packages => {
-                            if packages__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("packages"));
-                            }
                             packages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DefaultPackageSet => {
-                            if default_package_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("defaultPackageSet"),
-                                );
-                            }
                             default_package_set__ = Some(
                                 map_.next_value::<DefaultPackageSet>()? as i32,
                             );
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TeardownPolicy => {
-                            if teardown_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("teardownPolicy"),
-                                );
-                            }
                             teardown_policy__ = Some(
                                 map_.next_value::<TeardownPolicy>()? as i32,
                             );
                         }
                         GeneratedField::DiskSizeGb => {
-                            if disk_size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskSizeGb"));
-                            }
                             disk_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4590,59 +4253,29 @@ impl<'de> serde::Deserialize<'de> for WorkerPool {
                             );
                         }
                         GeneratedField::DiskType => {
-                            if disk_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskType"));
-                            }
                             disk_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskSourceImage => {
-                            if disk_source_image__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("diskSourceImage"),
-                                );
-                            }
                             disk_source_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OnHostMaintenance => {
-                            if on_host_maintenance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("onHostMaintenance"),
-                                );
-                            }
                             on_host_maintenance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AutoscalingSettings => {
-                            if autoscaling_settings__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("autoscalingSettings"),
-                                );
-                            }
                             autoscaling_settings__ = map_.next_value()?;
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnetwork => {
-                            if subnetwork__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnetwork"));
-                            }
                             subnetwork__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WorkerHarnessContainerImage => {
@@ -4656,11 +4289,6 @@ impl<'de> serde::Deserialize<'de> for WorkerPool {
                             worker_harness_container_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumThreadsPerWorker => {
-                            if num_threads_per_worker__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("numThreadsPerWorker"),
-                                );
-                            }
                             num_threads_per_worker__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4668,11 +4296,6 @@ impl<'de> serde::Deserialize<'de> for WorkerPool {
                             );
                         }
                         GeneratedField::IpConfiguration => {
-                            if ip_configuration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ipConfiguration"),
-                                );
-                            }
                             ip_configuration__ = Some(
                                 map_.next_value::<WorkerIpAddressConfiguration>()? as i32,
                             );

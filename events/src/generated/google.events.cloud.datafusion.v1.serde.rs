@@ -103,19 +103,11 @@ impl<'de> serde::Deserialize<'de> for Accelerator {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AcceleratorType => {
-                            if accelerator_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorType"),
-                                );
-                            }
                             accelerator_type__ = Some(
                                 map_.next_value::<accelerator::AcceleratorType>()? as i32,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<accelerator::State>()? as i32,
                             );
@@ -385,11 +377,6 @@ impl<'de> serde::Deserialize<'de> for CryptoKeyConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KeyReference => {
-                            if key_reference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("keyReference"),
-                                );
-                            }
                             key_reference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -543,39 +530,18 @@ impl<'de> serde::Deserialize<'de> for DnsPeering {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Domain => {
-                            if domain__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("domain"));
-                            }
                             domain__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetProject => {
-                            if target_project__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetProject"),
-                                );
-                            }
                             target_project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetNetwork => {
-                            if target_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetNetwork"),
-                                );
-                            }
                             target_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -690,9 +656,6 @@ impl<'de> serde::Deserialize<'de> for DnsPeeringCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -803,9 +766,6 @@ impl<'de> serde::Deserialize<'de> for DnsPeeringDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -916,9 +876,6 @@ impl<'de> serde::Deserialize<'de> for DnsPeeringEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1038,15 +995,9 @@ impl<'de> serde::Deserialize<'de> for EventPublishConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Topic => {
-                            if topic__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topic"));
-                            }
                             topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1535,23 +1486,12 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<instance::Type>()? as i32);
                         }
                         GeneratedField::EnableStackdriverLogging => {
@@ -1575,173 +1515,76 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             enable_stackdriver_monitoring__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrivateInstance => {
-                            if private_instance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("privateInstance"),
-                                );
-                            }
                             private_instance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkConfig => {
-                            if network_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkConfig"),
-                                );
-                            }
                             network_config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Options => {
-                            if options__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("options"));
-                            }
                             options__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceEndpoint => {
-                            if service_endpoint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceEndpoint"),
-                                );
-                            }
                             service_endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailableVersion => {
-                            if available_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availableVersion"),
-                                );
-                            }
                             available_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApiEndpoint => {
-                            if api_endpoint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("apiEndpoint"),
-                                );
-                            }
                             api_endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GcsBucket => {
-                            if gcs_bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gcsBucket"));
-                            }
                             gcs_bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Accelerators => {
-                            if accelerators__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accelerators"),
-                                );
-                            }
                             accelerators__ = Some(map_.next_value()?);
                         }
                         GeneratedField::P4ServiceAccount => {
-                            if p4_service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("p4ServiceAccount"),
-                                );
-                            }
                             p4_service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TenantProjectId => {
-                            if tenant_project_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("tenantProjectId"),
-                                );
-                            }
                             tenant_project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataprocServiceAccount => {
-                            if dataproc_service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataprocServiceAccount"),
-                                );
-                            }
                             dataproc_service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableRbac => {
-                            if enable_rbac__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enableRbac"));
-                            }
                             enable_rbac__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CryptoKeyConfig => {
-                            if crypto_key_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cryptoKeyConfig"),
-                                );
-                            }
                             crypto_key_config__ = map_.next_value()?;
                         }
                         GeneratedField::DisabledReason => {
-                            if disabled_reason__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disabledReason"),
-                                );
-                            }
                             disabled_reason__ = Some(
                                 map_
                                     .next_value::<Vec<instance::DisabledReason>>()?
@@ -1751,19 +1594,9 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::EventPublishConfig => {
-                            if event_publish_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventPublishConfig"),
-                                );
-                            }
                             event_publish_config__ = map_.next_value()?;
                         }
                         GeneratedField::EnableZoneSeparation => {
-                            if enable_zone_separation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableZoneSeparation"),
-                                );
-                            }
                             enable_zone_separation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2160,9 +1993,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2273,9 +2103,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2386,9 +2213,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2499,9 +2323,6 @@ impl<'de> serde::Deserialize<'de> for InstanceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2618,17 +2439,9 @@ impl<'de> serde::Deserialize<'de> for NetworkConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IpAllocation => {
-                            if ip_allocation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ipAllocation"),
-                                );
-                            }
                             ip_allocation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2776,33 +2589,15 @@ impl<'de> serde::Deserialize<'de> for Version {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VersionNumber => {
-                            if version_number__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("versionNumber"),
-                                );
-                            }
                             version_number__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DefaultVersion => {
-                            if default_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("defaultVersion"),
-                                );
-                            }
                             default_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailableFeatures => {
-                            if available_features__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availableFeatures"),
-                                );
-                            }
                             available_features__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<version::Type>()? as i32);
                         }
                         GeneratedField::__SkipField__ => {

@@ -230,97 +230,44 @@ impl<'de> serde::Deserialize<'de> for Asset {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::ResourceSpec => {
-                            if resource_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceSpec"),
-                                );
-                            }
                             resource_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceStatus => {
-                            if resource_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceStatus"),
-                                );
-                            }
                             resource_status__ = map_.next_value()?;
                         }
                         GeneratedField::SecurityStatus => {
-                            if security_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("securityStatus"),
-                                );
-                            }
                             security_status__ = map_.next_value()?;
                         }
                         GeneratedField::DiscoverySpec => {
-                            if discovery_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("discoverySpec"),
-                                );
-                            }
                             discovery_spec__ = map_.next_value()?;
                         }
                         GeneratedField::DiscoveryStatus => {
-                            if discovery_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("discoveryStatus"),
-                                );
-                            }
                             discovery_status__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -511,39 +458,18 @@ impl<'de> serde::Deserialize<'de> for asset::DiscoverySpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IncludePatterns => {
-                            if include_patterns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includePatterns"),
-                                );
-                            }
                             include_patterns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExcludePatterns => {
-                            if exclude_patterns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludePatterns"),
-                                );
-                            }
                             exclude_patterns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CsvOptions => {
-                            if csv_options__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("csvOptions"));
-                            }
                             csv_options__ = map_.next_value()?;
                         }
                         GeneratedField::JsonOptions => {
-                            if json_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("jsonOptions"),
-                                );
-                            }
                             json_options__ = map_.next_value()?;
                         }
                         GeneratedField::Schedule => {
@@ -706,9 +632,6 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_spec::CsvOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HeaderRows => {
-                            if header_rows__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headerRows"));
-                            }
                             header_rows__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -716,23 +639,12 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_spec::CsvOptions {
                             );
                         }
                         GeneratedField::Delimiter => {
-                            if delimiter__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("delimiter"));
-                            }
                             delimiter__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Encoding => {
-                            if encoding__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("encoding"));
-                            }
                             encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableTypeInference => {
-                            if disable_type_inference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableTypeInference"),
-                                );
-                            }
                             disable_type_inference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -862,17 +774,9 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_spec::JsonOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Encoding => {
-                            if encoding__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("encoding"));
-                            }
                             encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableTypeInference => {
-                            if disable_type_inference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableTypeInference"),
-                                );
-                            }
                             disable_type_inference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1049,45 +953,23 @@ impl<'de> serde::Deserialize<'de> for asset::DiscoveryStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<asset::discovery_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastRunTime => {
-                            if last_run_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastRunTime"),
-                                );
-                            }
                             last_run_time__ = map_.next_value()?;
                         }
                         GeneratedField::Stats => {
-                            if stats__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stats"));
-                            }
                             stats__ = map_.next_value()?;
                         }
                         GeneratedField::LastRunDuration => {
-                            if last_run_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastRunDuration"),
-                                );
-                            }
                             last_run_duration__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1343,9 +1225,6 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_status::Stats {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DataItems => {
-                            if data_items__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataItems"));
-                            }
                             data_items__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1353,9 +1232,6 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_status::Stats {
                             );
                         }
                         GeneratedField::DataSize => {
-                            if data_size__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataSize"));
-                            }
                             data_size__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1363,9 +1239,6 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_status::Stats {
                             );
                         }
                         GeneratedField::Tables => {
-                            if tables__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tables"));
-                            }
                             tables__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1373,9 +1246,6 @@ impl<'de> serde::Deserialize<'de> for asset::discovery_status::Stats {
                             );
                         }
                         GeneratedField::Filesets => {
-                            if filesets__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("filesets"));
-                            }
                             filesets__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1521,25 +1391,14 @@ impl<'de> serde::Deserialize<'de> for asset::ResourceSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<asset::resource_spec::Type>()? as i32,
                             );
                         }
                         GeneratedField::ReadAccessMode => {
-                            if read_access_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("readAccessMode"),
-                                );
-                            }
                             read_access_mode__ = Some(
                                 map_.next_value::<asset::resource_spec::AccessMode>()?
                                     as i32,
@@ -1853,31 +1712,17 @@ impl<'de> serde::Deserialize<'de> for asset::ResourceStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<asset::resource_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::ManagedAccessIdentity => {
-                            if managed_access_identity__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("managedAccessIdentity"),
-                                );
-                            }
                             managed_access_identity__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2089,23 +1934,14 @@ impl<'de> serde::Deserialize<'de> for asset::SecurityStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<asset::security_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2290,9 +2126,6 @@ impl<'de> serde::Deserialize<'de> for AssetCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2398,9 +2231,6 @@ impl<'de> serde::Deserialize<'de> for AssetDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2504,9 +2334,6 @@ impl<'de> serde::Deserialize<'de> for AssetEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2647,17 +2474,9 @@ impl<'de> serde::Deserialize<'de> for AssetStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::ActiveAssets => {
-                            if active_assets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("activeAssets"),
-                                );
-                            }
                             active_assets__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2786,9 +2605,6 @@ impl<'de> serde::Deserialize<'de> for AssetUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2892,9 +2708,6 @@ impl<'de> serde::Deserialize<'de> for DataAccessSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Readers => {
-                            if readers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("readers"));
-                            }
                             readers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3131,65 +2944,32 @@ impl<'de> serde::Deserialize<'de> for DataAttribute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::ParentId => {
-                            if parent_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parentId"));
-                            }
                             parent_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AttributeCount => {
-                            if attribute_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("attributeCount"),
-                                );
-                            }
                             attribute_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3197,25 +2977,12 @@ impl<'de> serde::Deserialize<'de> for DataAttribute {
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceAccessSpec => {
-                            if resource_access_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceAccessSpec"),
-                                );
-                            }
                             resource_access_spec__ = map_.next_value()?;
                         }
                         GeneratedField::DataAccessSpec => {
-                            if data_access_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataAccessSpec"),
-                                );
-                            }
                             data_access_spec__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3452,69 +3219,35 @@ impl<'de> serde::Deserialize<'de> for DataAttributeBinding {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Paths => {
-                            if paths__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("paths"));
-                            }
                             paths__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Resource => {
@@ -3652,15 +3385,9 @@ impl<'de> serde::Deserialize<'de> for data_attribute_binding::Path {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3772,9 +3499,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeBindingCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3885,9 +3609,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeBindingDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3998,9 +3719,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeBindingEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4111,9 +3829,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeBindingUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4224,9 +3939,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4337,9 +4049,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4450,9 +4159,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4563,9 +4269,6 @@ impl<'de> serde::Deserialize<'de> for DataAttributeUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4705,9 +4408,6 @@ impl<'de> serde::Deserialize<'de> for DataProfileResult {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RowCount => {
-                            if row_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rowCount"));
-                            }
                             row_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4715,17 +4415,9 @@ impl<'de> serde::Deserialize<'de> for DataProfileResult {
                             );
                         }
                         GeneratedField::Profile => {
-                            if profile__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profile"));
-                            }
                             profile__ = map_.next_value()?;
                         }
                         GeneratedField::ScannedData => {
-                            if scanned_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scannedData"),
-                                );
-                            }
                             scanned_data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4838,9 +4530,6 @@ impl<'de> serde::Deserialize<'de> for data_profile_result::Profile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Fields => {
-                            if fields__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fields"));
-                            }
                             fields__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4978,27 +4667,15 @@ impl<'de> serde::Deserialize<'de> for data_profile_result::profile::Field {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Profile => {
-                            if profile__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profile"));
-                            }
                             profile__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5185,9 +4862,6 @@ impl<'de> serde::Deserialize<'de> for data_profile_result::profile::field::Profi
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NullRatio => {
-                            if null_ratio__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nullRatio"));
-                            }
                             null_ratio__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5195,11 +4869,6 @@ impl<'de> serde::Deserialize<'de> for data_profile_result::profile::field::Profi
                             );
                         }
                         GeneratedField::DistinctRatio => {
-                            if distinct_ratio__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("distinctRatio"),
-                                );
-                            }
                             distinct_ratio__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5207,9 +4876,6 @@ impl<'de> serde::Deserialize<'de> for data_profile_result::profile::field::Profi
                             );
                         }
                         GeneratedField::TopNValues => {
-                            if top_n_values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topNValues"));
-                            }
                             top_n_values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StringProfile => {
@@ -5409,9 +5075,6 @@ for data_profile_result::profile::field::profile_info::DoubleFieldInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Average => {
-                            if average__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("average"));
-                            }
                             average__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5419,11 +5082,6 @@ for data_profile_result::profile::field::profile_info::DoubleFieldInfo {
                             );
                         }
                         GeneratedField::StandardDeviation => {
-                            if standard_deviation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("standardDeviation"),
-                                );
-                            }
                             standard_deviation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5431,9 +5089,6 @@ for data_profile_result::profile::field::profile_info::DoubleFieldInfo {
                             );
                         }
                         GeneratedField::Min => {
-                            if min__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("min"));
-                            }
                             min__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5441,9 +5096,6 @@ for data_profile_result::profile::field::profile_info::DoubleFieldInfo {
                             );
                         }
                         GeneratedField::Quartiles => {
-                            if quartiles__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("quartiles"));
-                            }
                             quartiles__ = Some(
                                 map_
                                     .next_value::<
@@ -5455,9 +5107,6 @@ for data_profile_result::profile::field::profile_info::DoubleFieldInfo {
                             );
                         }
                         GeneratedField::Max => {
-                            if max__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("max"));
-                            }
                             max__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5634,9 +5283,6 @@ for data_profile_result::profile::field::profile_info::IntegerFieldInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Average => {
-                            if average__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("average"));
-                            }
                             average__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5644,11 +5290,6 @@ for data_profile_result::profile::field::profile_info::IntegerFieldInfo {
                             );
                         }
                         GeneratedField::StandardDeviation => {
-                            if standard_deviation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("standardDeviation"),
-                                );
-                            }
                             standard_deviation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5656,9 +5297,6 @@ for data_profile_result::profile::field::profile_info::IntegerFieldInfo {
                             );
                         }
                         GeneratedField::Min => {
-                            if min__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("min"));
-                            }
                             min__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5666,9 +5304,6 @@ for data_profile_result::profile::field::profile_info::IntegerFieldInfo {
                             );
                         }
                         GeneratedField::Quartiles => {
-                            if quartiles__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("quartiles"));
-                            }
                             quartiles__ = Some(
                                 map_
                                     .next_value::<
@@ -5680,9 +5315,6 @@ for data_profile_result::profile::field::profile_info::IntegerFieldInfo {
                             );
                         }
                         GeneratedField::Max => {
-                            if max__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("max"));
-                            }
                             max__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5845,9 +5477,6 @@ for data_profile_result::profile::field::profile_info::StringFieldInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MinLength => {
-                            if min_length__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("minLength"));
-                            }
                             min_length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5855,9 +5484,6 @@ for data_profile_result::profile::field::profile_info::StringFieldInfo {
                             );
                         }
                         GeneratedField::MaxLength => {
-                            if max_length__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("maxLength"));
-                            }
                             max_length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5865,11 +5491,6 @@ for data_profile_result::profile::field::profile_info::StringFieldInfo {
                             );
                         }
                         GeneratedField::AverageLength => {
-                            if average_length__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("averageLength"),
-                                );
-                            }
                             average_length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6002,15 +5623,9 @@ for data_profile_result::profile::field::profile_info::TopNValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Count => {
-                            if count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("count"));
-                            }
                             count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6211,9 +5826,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityDimensionResult {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Passed => {
-                            if passed__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("passed"));
-                            }
                             passed__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6373,27 +5985,15 @@ impl<'de> serde::Deserialize<'de> for DataQualityResult {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Passed => {
-                            if passed__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("passed"));
-                            }
                             passed__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dimensions => {
-                            if dimensions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dimensions"));
-                            }
                             dimensions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RowCount => {
-                            if row_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rowCount"));
-                            }
                             row_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6401,11 +6001,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityResult {
                             );
                         }
                         GeneratedField::ScannedData => {
-                            if scanned_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scannedData"),
-                                );
-                            }
                             scanned_data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6632,27 +6227,15 @@ impl<'de> serde::Deserialize<'de> for DataQualityRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Column => {
-                            if column__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("column"));
-                            }
                             column__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IgnoreNull => {
-                            if ignore_null__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ignoreNull"));
-                            }
                             ignore_null__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dimension => {
-                            if dimension__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dimension"));
-                            }
                             dimension__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Threshold => {
-                            if threshold__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("threshold"));
-                            }
                             threshold__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6990,31 +6573,15 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::RangeExpectation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MinValue => {
-                            if min_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("minValue"));
-                            }
                             min_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxValue => {
-                            if max_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("maxValue"));
-                            }
                             max_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StrictMinEnabled => {
-                            if strict_min_enabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("strictMinEnabled"),
-                                );
-                            }
                             strict_min_enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StrictMaxEnabled => {
-                            if strict_max_enabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("strictMaxEnabled"),
-                                );
-                            }
                             strict_max_enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7128,9 +6695,6 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::RegexExpectation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Regex => {
-                            if regex__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("regex"));
-                            }
                             regex__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7246,11 +6810,6 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::RowConditionExpectation
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SqlExpression => {
-                            if sql_expression__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sqlExpression"),
-                                );
-                            }
                             sql_expression__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7361,9 +6920,6 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::SetExpectation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7533,9 +7089,6 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::StatisticRangeExpectati
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Statistic => {
-                            if statistic__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("statistic"));
-                            }
                             statistic__ = Some(
                                 map_
                                     .next_value::<
@@ -7544,31 +7097,15 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::StatisticRangeExpectati
                             );
                         }
                         GeneratedField::MinValue => {
-                            if min_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("minValue"));
-                            }
                             min_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxValue => {
-                            if max_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("maxValue"));
-                            }
                             max_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StrictMinEnabled => {
-                            if strict_min_enabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("strictMinEnabled"),
-                                );
-                            }
                             strict_min_enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StrictMaxEnabled => {
-                            if strict_max_enabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("strictMaxEnabled"),
-                                );
-                            }
                             strict_max_enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7781,11 +7318,6 @@ impl<'de> serde::Deserialize<'de> for data_quality_rule::TableConditionExpectati
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SqlExpression => {
-                            if sql_expression__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sqlExpression"),
-                                );
-                            }
                             sql_expression__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8078,23 +7610,12 @@ impl<'de> serde::Deserialize<'de> for DataQualityRuleResult {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Rule => {
-                            if rule__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rule"));
-                            }
                             rule__ = map_.next_value()?;
                         }
                         GeneratedField::Passed => {
-                            if passed__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("passed"));
-                            }
                             passed__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EvaluatedCount => {
-                            if evaluated_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("evaluatedCount"),
-                                );
-                            }
                             evaluated_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8102,11 +7623,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityRuleResult {
                             );
                         }
                         GeneratedField::PassedCount => {
-                            if passed_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("passedCount"),
-                                );
-                            }
                             passed_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8114,9 +7630,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityRuleResult {
                             );
                         }
                         GeneratedField::NullCount => {
-                            if null_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nullCount"));
-                            }
                             null_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8124,9 +7637,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityRuleResult {
                             );
                         }
                         GeneratedField::PassRatio => {
-                            if pass_ratio__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("passRatio"));
-                            }
                             pass_ratio__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8134,11 +7644,6 @@ impl<'de> serde::Deserialize<'de> for DataQualityRuleResult {
                             );
                         }
                         GeneratedField::FailingRowsQuery => {
-                            if failing_rows_query__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("failingRowsQuery"),
-                                );
-                            }
                             failing_rows_query__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8250,9 +7755,6 @@ impl<'de> serde::Deserialize<'de> for DataQualitySpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8541,85 +8043,41 @@ impl<'de> serde::Deserialize<'de> for DataScan {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::ExecutionSpec => {
-                            if execution_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionSpec"),
-                                );
-                            }
                             execution_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ExecutionStatus => {
-                            if execution_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionStatus"),
-                                );
-                            }
                             execution_status__ = map_.next_value()?;
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<DataScanType>()? as i32);
                         }
                         GeneratedField::DataQualitySpec => {
@@ -8796,9 +8254,6 @@ impl<'de> serde::Deserialize<'de> for data_scan::ExecutionSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Trigger => {
-                            if trigger__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("trigger"));
-                            }
                             trigger__ = map_.next_value()?;
                         }
                         GeneratedField::Field => {
@@ -8936,19 +8391,9 @@ impl<'de> serde::Deserialize<'de> for data_scan::ExecutionStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LatestJobStartTime => {
-                            if latest_job_start_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("latestJobStartTime"),
-                                );
-                            }
                             latest_job_start_time__ = map_.next_value()?;
                         }
                         GeneratedField::LatestJobEndTime => {
-                            if latest_job_end_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("latestJobEndTime"),
-                                );
-                            }
                             latest_job_end_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9060,9 +8505,6 @@ impl<'de> serde::Deserialize<'de> for DataScanCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9173,9 +8615,6 @@ impl<'de> serde::Deserialize<'de> for DataScanDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9283,9 +8722,6 @@ impl<'de> serde::Deserialize<'de> for DataScanEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9473,9 +8909,6 @@ impl<'de> serde::Deserialize<'de> for DataScanUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9786,59 +9219,29 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AttributeCount => {
-                            if attribute_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("attributeCount"),
-                                );
-                            }
                             attribute_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -9846,9 +9249,6 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomy {
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9967,9 +9367,6 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomyCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10080,9 +9477,6 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomyDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10193,9 +9587,6 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomyEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10306,9 +9697,6 @@ impl<'de> serde::Deserialize<'de> for DataTaxonomyUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10547,87 +9935,41 @@ impl<'de> serde::Deserialize<'de> for Environment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::InfrastructureSpec => {
-                            if infrastructure_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("infrastructureSpec"),
-                                );
-                            }
                             infrastructure_spec__ = map_.next_value()?;
                         }
                         GeneratedField::SessionSpec => {
-                            if session_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sessionSpec"),
-                                );
-                            }
                             session_spec__ = map_.next_value()?;
                         }
                         GeneratedField::SessionStatus => {
-                            if session_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sessionStatus"),
-                                );
-                            }
                             session_status__ = map_.next_value()?;
                         }
                         GeneratedField::Endpoints => {
-                            if endpoints__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endpoints"));
-                            }
                             endpoints__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10758,15 +10100,9 @@ impl<'de> serde::Deserialize<'de> for environment::Endpoints {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Notebooks => {
-                            if notebooks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("notebooks"));
-                            }
                             notebooks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Sql => {
-                            if sql__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sql"));
-                            }
                             sql__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11052,9 +10388,6 @@ for environment::infrastructure_spec::ComputeResources {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DiskSizeGb => {
-                            if disk_size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskSizeGb"));
-                            }
                             disk_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11062,9 +10395,6 @@ for environment::infrastructure_spec::ComputeResources {
                             );
                         }
                         GeneratedField::NodeCount => {
-                            if node_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeCount"));
-                            }
                             node_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11072,11 +10402,6 @@ for environment::infrastructure_spec::ComputeResources {
                             );
                         }
                         GeneratedField::MaxNodeCount => {
-                            if max_node_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxNodeCount"),
-                                );
-                            }
                             max_node_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11237,33 +10562,15 @@ impl<'de> serde::Deserialize<'de> for environment::infrastructure_spec::OsImageR
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ImageVersion => {
-                            if image_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("imageVersion"),
-                                );
-                            }
                             image_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JavaLibraries => {
-                            if java_libraries__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("javaLibraries"),
-                                );
-                            }
                             java_libraries__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PythonPackages => {
-                            if python_packages__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pythonPackages"),
-                                );
-                            }
                             python_packages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Properties => {
-                            if properties__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("properties"));
-                            }
                             properties__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -11397,19 +10704,9 @@ impl<'de> serde::Deserialize<'de> for environment::SessionSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MaxIdleDuration => {
-                            if max_idle_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxIdleDuration"),
-                                );
-                            }
                             max_idle_duration__ = map_.next_value()?;
                         }
                         GeneratedField::EnableFastStartup => {
-                            if enable_fast_startup__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableFastStartup"),
-                                );
-                            }
                             enable_fast_startup__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11521,9 +10818,6 @@ impl<'de> serde::Deserialize<'de> for environment::SessionStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Active => {
-                            if active__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("active"));
-                            }
                             active__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11634,9 +10928,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11747,9 +11038,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11860,9 +11148,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11973,9 +11258,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12175,39 +11457,21 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<job::State>()? as i32);
                         }
                         GeneratedField::RetryCount => {
-                            if retry_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("retryCount"));
-                            }
                             retry_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12215,21 +11479,12 @@ impl<'de> serde::Deserialize<'de> for Job {
                             );
                         }
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value::<job::Service>()? as i32);
                         }
                         GeneratedField::ServiceJob => {
-                            if service_job__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("serviceJob"));
-                            }
                             service_job__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12633,87 +11888,41 @@ impl<'de> serde::Deserialize<'de> for Lake {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metastore => {
-                            if metastore__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metastore"));
-                            }
                             metastore__ = map_.next_value()?;
                         }
                         GeneratedField::AssetStatus => {
-                            if asset_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("assetStatus"),
-                                );
-                            }
                             asset_status__ = map_.next_value()?;
                         }
                         GeneratedField::MetastoreStatus => {
-                            if metastore_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("metastoreStatus"),
-                                );
-                            }
                             metastore_status__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12830,9 +12039,6 @@ impl<'de> serde::Deserialize<'de> for lake::Metastore {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12982,29 +12188,17 @@ impl<'de> serde::Deserialize<'de> for lake::MetastoreStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<lake::metastore_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Endpoint => {
-                            if endpoint__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endpoint"));
-                            }
                             endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13196,9 +12390,6 @@ impl<'de> serde::Deserialize<'de> for LakeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13302,9 +12493,6 @@ impl<'de> serde::Deserialize<'de> for LakeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13408,9 +12596,6 @@ impl<'de> serde::Deserialize<'de> for LakeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13516,9 +12701,6 @@ impl<'de> serde::Deserialize<'de> for LakeUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13645,21 +12827,12 @@ impl<'de> serde::Deserialize<'de> for ResourceAccessSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Readers => {
-                            if readers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("readers"));
-                            }
                             readers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Writers => {
-                            if writers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("writers"));
-                            }
                             writers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Owners => {
-                            if owners__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("owners"));
-                            }
                             owners__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13907,21 +13080,12 @@ impl<'de> serde::Deserialize<'de> for scanned_data::IncrementalField {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Field => {
-                            if field__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("field"));
-                            }
                             field__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Start => {
-                            if start__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("start"));
-                            }
                             start__ = Some(map_.next_value()?);
                         }
                         GeneratedField::End => {
-                            if end__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("end"));
-                            }
                             end__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -14252,81 +13416,38 @@ impl<'de> serde::Deserialize<'de> for Task {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::TriggerSpec => {
-                            if trigger_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("triggerSpec"),
-                                );
-                            }
                             trigger_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ExecutionSpec => {
-                            if execution_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionSpec"),
-                                );
-                            }
                             execution_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ExecutionStatus => {
-                            if execution_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionStatus"),
-                                );
-                            }
                             execution_status__ = map_.next_value()?;
                         }
                         GeneratedField::Spark => {
@@ -14513,39 +13634,20 @@ impl<'de> serde::Deserialize<'de> for task::ExecutionSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Args => {
-                            if args__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("args"));
-                            }
                             args__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxJobExecutionLifetime => {
-                            if max_job_execution_lifetime__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxJobExecutionLifetime"),
-                                );
-                            }
                             max_job_execution_lifetime__ = map_.next_value()?;
                         }
                         GeneratedField::KmsKey => {
-                            if kms_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKey"));
-                            }
                             kms_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -14676,15 +13778,9 @@ impl<'de> serde::Deserialize<'de> for task::ExecutionStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::LatestJob => {
-                            if latest_job__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("latestJob"));
-                            }
                             latest_job__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14992,11 +14088,6 @@ impl<'de> serde::Deserialize<'de> for task::infrastructure_spec::BatchComputeRes
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExecutorsCount => {
-                            if executors_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executorsCount"),
-                                );
-                            }
                             executors_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -15004,11 +14095,6 @@ impl<'de> serde::Deserialize<'de> for task::infrastructure_spec::BatchComputeRes
                             );
                         }
                         GeneratedField::MaxExecutorsCount => {
-                            if max_executors_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxExecutorsCount"),
-                                );
-                            }
                             max_executors_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -15163,29 +14249,15 @@ impl<'de> serde::Deserialize<'de> for task::infrastructure_spec::ContainerImageR
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Image => {
-                            if image__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("image"));
-                            }
                             image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JavaJars => {
-                            if java_jars__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("javaJars"));
-                            }
                             java_jars__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PythonPackages => {
-                            if python_packages__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pythonPackages"),
-                                );
-                            }
                             python_packages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Properties => {
-                            if properties__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("properties"));
-                            }
                             properties__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -15329,11 +14401,6 @@ impl<'de> serde::Deserialize<'de> for task::infrastructure_spec::VpcNetwork {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkTags => {
-                            if network_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkTags"),
-                                );
-                            }
                             network_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
@@ -15504,31 +14571,15 @@ impl<'de> serde::Deserialize<'de> for task::NotebookTaskConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Notebook => {
-                            if notebook__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("notebook"));
-                            }
                             notebook__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InfrastructureSpec => {
-                            if infrastructure_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("infrastructureSpec"),
-                                );
-                            }
                             infrastructure_spec__ = map_.next_value()?;
                         }
                         GeneratedField::FileUris => {
-                            if file_uris__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileUris"));
-                            }
                             file_uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArchiveUris => {
-                            if archive_uris__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("archiveUris"),
-                                );
-                            }
                             archive_uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -15720,25 +14771,12 @@ impl<'de> serde::Deserialize<'de> for task::SparkTaskConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FileUris => {
-                            if file_uris__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileUris"));
-                            }
                             file_uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArchiveUris => {
-                            if archive_uris__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("archiveUris"),
-                                );
-                            }
                             archive_uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InfrastructureSpec => {
-                            if infrastructure_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("infrastructureSpec"),
-                                );
-                            }
                             infrastructure_spec__ = map_.next_value()?;
                         }
                         GeneratedField::MainJarFileUri => {
@@ -15947,29 +14985,17 @@ impl<'de> serde::Deserialize<'de> for task::TriggerSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<task::trigger_spec::Type>()? as i32,
                             );
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::Disabled => {
-                            if disabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disabled"));
-                            }
                             disabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxRetries => {
-                            if max_retries__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("maxRetries"));
-                            }
                             max_retries__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -16164,9 +15190,6 @@ impl<'de> serde::Deserialize<'de> for TaskCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -16270,9 +15293,6 @@ impl<'de> serde::Deserialize<'de> for TaskDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -16376,9 +15396,6 @@ impl<'de> serde::Deserialize<'de> for TaskEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -16484,9 +15501,6 @@ impl<'de> serde::Deserialize<'de> for TaskUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -16796,9 +15810,6 @@ impl<'de> serde::Deserialize<'de> for trigger::Schedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cron => {
-                            if cron__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cron"));
-                            }
                             cron__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -17038,87 +16049,41 @@ impl<'de> serde::Deserialize<'de> for Zone {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<zone::Type>()? as i32);
                         }
                         GeneratedField::DiscoverySpec => {
-                            if discovery_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("discoverySpec"),
-                                );
-                            }
                             discovery_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceSpec => {
-                            if resource_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceSpec"),
-                                );
-                            }
                             resource_spec__ = map_.next_value()?;
                         }
                         GeneratedField::AssetStatus => {
-                            if asset_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("assetStatus"),
-                                );
-                            }
                             asset_status__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -17308,39 +16273,18 @@ impl<'de> serde::Deserialize<'de> for zone::DiscoverySpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IncludePatterns => {
-                            if include_patterns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includePatterns"),
-                                );
-                            }
                             include_patterns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExcludePatterns => {
-                            if exclude_patterns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludePatterns"),
-                                );
-                            }
                             exclude_patterns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CsvOptions => {
-                            if csv_options__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("csvOptions"));
-                            }
                             csv_options__ = map_.next_value()?;
                         }
                         GeneratedField::JsonOptions => {
-                            if json_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("jsonOptions"),
-                                );
-                            }
                             json_options__ = map_.next_value()?;
                         }
                         GeneratedField::Schedule => {
@@ -17503,9 +16447,6 @@ impl<'de> serde::Deserialize<'de> for zone::discovery_spec::CsvOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HeaderRows => {
-                            if header_rows__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headerRows"));
-                            }
                             header_rows__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -17513,23 +16454,12 @@ impl<'de> serde::Deserialize<'de> for zone::discovery_spec::CsvOptions {
                             );
                         }
                         GeneratedField::Delimiter => {
-                            if delimiter__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("delimiter"));
-                            }
                             delimiter__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Encoding => {
-                            if encoding__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("encoding"));
-                            }
                             encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableTypeInference => {
-                            if disable_type_inference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableTypeInference"),
-                                );
-                            }
                             disable_type_inference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -17659,17 +16589,9 @@ impl<'de> serde::Deserialize<'de> for zone::discovery_spec::JsonOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Encoding => {
-                            if encoding__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("encoding"));
-                            }
                             encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableTypeInference => {
-                            if disable_type_inference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableTypeInference"),
-                                );
-                            }
                             disable_type_inference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -17784,11 +16706,6 @@ impl<'de> serde::Deserialize<'de> for zone::ResourceSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LocationType => {
-                            if location_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("locationType"),
-                                );
-                            }
                             location_type__ = Some(
                                 map_.next_value::<zone::resource_spec::LocationType>()?
                                     as i32,
@@ -18051,9 +16968,6 @@ impl<'de> serde::Deserialize<'de> for ZoneCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -18157,9 +17071,6 @@ impl<'de> serde::Deserialize<'de> for ZoneDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -18263,9 +17174,6 @@ impl<'de> serde::Deserialize<'de> for ZoneEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -18371,9 +17279,6 @@ impl<'de> serde::Deserialize<'de> for ZoneUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -83,9 +83,6 @@ impl<'de> serde::Deserialize<'de> for ArrayValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -196,15 +193,9 @@ impl<'de> serde::Deserialize<'de> for Entity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = map_.next_value()?;
                         }
                         GeneratedField::Properties => {
-                            if properties__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("properties"));
-                            }
                             properties__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -318,9 +309,6 @@ impl<'de> serde::Deserialize<'de> for EntityCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -429,9 +417,6 @@ impl<'de> serde::Deserialize<'de> for EntityCreatedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -542,9 +527,6 @@ impl<'de> serde::Deserialize<'de> for EntityDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -653,9 +635,6 @@ impl<'de> serde::Deserialize<'de> for EntityDeletedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -787,21 +766,12 @@ impl<'de> serde::Deserialize<'de> for EntityEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = map_.next_value()?;
                         }
                         GeneratedField::OldValue => {
-                            if old_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("oldValue"));
-                            }
                             old_value__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateMask => {
-                            if update_mask__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateMask"));
-                            }
                             update_mask__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -969,15 +939,9 @@ impl<'de> serde::Deserialize<'de> for EntityResult {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Entity => {
-                            if entity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("entity"));
-                            }
                             entity__ = map_.next_value()?;
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -985,21 +949,12 @@ impl<'de> serde::Deserialize<'de> for EntityResult {
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Cursor => {
-                            if cursor__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cursor"));
-                            }
                             cursor__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -1200,9 +1155,6 @@ impl<'de> serde::Deserialize<'de> for EntityUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1311,9 +1263,6 @@ impl<'de> serde::Deserialize<'de> for EntityUpdatedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1424,9 +1373,6 @@ impl<'de> serde::Deserialize<'de> for EntityWrittenEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1535,9 +1481,6 @@ impl<'de> serde::Deserialize<'de> for EntityWrittenEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1650,17 +1593,9 @@ impl<'de> serde::Deserialize<'de> for Key {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PartitionId => {
-                            if partition_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("partitionId"),
-                                );
-                            }
                             partition_id__ = map_.next_value()?;
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1787,9 +1722,6 @@ impl<'de> serde::Deserialize<'de> for key::PathElement {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kind"));
-                            }
                             kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Id => {
@@ -1945,23 +1877,12 @@ impl<'de> serde::Deserialize<'de> for PartitionId {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatabaseId => {
-                            if database_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("databaseId"));
-                            }
                             database_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NamespaceId => {
-                            if namespace_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("namespaceId"),
-                                );
-                            }
                             namespace_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2071,11 +1992,6 @@ impl<'de> serde::Deserialize<'de> for PropertyMask {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PropertyPaths => {
-                            if property_paths__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("propertyPaths"),
-                                );
-                            }
                             property_paths__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2310,9 +2226,6 @@ impl<'de> serde::Deserialize<'de> for Value {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Meaning => {
-                            if meaning__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("meaning"));
-                            }
                             meaning__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2320,11 +2233,6 @@ impl<'de> serde::Deserialize<'de> for Value {
                             );
                         }
                         GeneratedField::ExcludeFromIndexes => {
-                            if exclude_from_indexes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludeFromIndexes"),
-                                );
-                            }
                             exclude_from_indexes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NullValue => {

@@ -207,11 +207,6 @@ impl<'de> serde::Deserialize<'de> for BigQueryDestinationConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DataFreshness => {
-                            if data_freshness__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataFreshness"),
-                                );
-                            }
                             data_freshness__ = map_.next_value()?;
                         }
                         GeneratedField::SingleTargetDataset => {
@@ -350,9 +345,6 @@ impl<'de> serde::Deserialize<'de> for big_query_destination_config::SingleTarget
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DatasetId => {
-                            if dataset_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("datasetId"));
-                            }
                             dataset_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -469,11 +461,6 @@ for big_query_destination_config::SourceHierarchyDatasets {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DatasetTemplate => {
-                            if dataset_template__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datasetTemplate"),
-                                );
-                            }
                             dataset_template__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -617,23 +604,12 @@ for big_query_destination_config::source_hierarchy_datasets::DatasetTemplate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatasetIdPrefix => {
-                            if dataset_id_prefix__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datasetIdPrefix"),
-                                );
-                            }
                             dataset_id_prefix__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -973,37 +949,20 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OracleProfile => {
@@ -1204,9 +1163,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1317,9 +1273,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1430,9 +1383,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1543,9 +1493,6 @@ impl<'de> serde::Deserialize<'de> for ConnectionProfileUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1875,33 +1822,18 @@ impl<'de> serde::Deserialize<'de> for Error {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Reason => {
-                            if reason__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("reason"));
-                            }
                             reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ErrorUuid => {
-                            if error_uuid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errorUuid"));
-                            }
                             error_uuid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ErrorTime => {
-                            if error_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errorTime"));
-                            }
                             error_time__ = map_.next_value()?;
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2036,21 +1968,12 @@ impl<'de> serde::Deserialize<'de> for ForwardSshTunnelConnectivity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2221,17 +2144,9 @@ impl<'de> serde::Deserialize<'de> for GcsDestinationConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FileRotationMb => {
-                            if file_rotation_mb__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("fileRotationMb"),
-                                );
-                            }
                             file_rotation_mb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2239,11 +2154,6 @@ impl<'de> serde::Deserialize<'de> for GcsDestinationConfig {
                             );
                         }
                         GeneratedField::FileRotationInterval => {
-                            if file_rotation_interval__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("fileRotationInterval"),
-                                );
-                            }
                             file_rotation_interval__ = map_.next_value()?;
                         }
                         GeneratedField::AvroFileFormat => {
@@ -2381,15 +2291,9 @@ impl<'de> serde::Deserialize<'de> for GcsProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Bucket => {
-                            if bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bucket"));
-                            }
                             bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RootPath => {
-                            if root_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rootPath"));
-                            }
                             root_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2519,22 +2423,12 @@ impl<'de> serde::Deserialize<'de> for JsonFileFormat {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SchemaFileFormat => {
-                            if schema_file_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("schemaFileFormat"),
-                                );
-                            }
                             schema_file_format__ = Some(
                                 map_.next_value::<json_file_format::SchemaFileFormat>()?
                                     as i32,
                             );
                         }
                         GeneratedField::Compression => {
-                            if compression__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("compression"),
-                                );
-                            }
                             compression__ = Some(
                                 map_.next_value::<json_file_format::JsonCompression>()?
                                     as i32,
@@ -2877,21 +2771,12 @@ impl<'de> serde::Deserialize<'de> for MysqlColumn {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Column => {
-                            if column__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("column"));
-                            }
                             column__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Length => {
-                            if length__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("length"));
-                            }
                             length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2899,29 +2784,15 @@ impl<'de> serde::Deserialize<'de> for MysqlColumn {
                             );
                         }
                         GeneratedField::Collation => {
-                            if collation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("collation"));
-                            }
                             collation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrimaryKey => {
-                            if primary_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("primaryKey"));
-                            }
                             primary_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Nullable => {
-                            if nullable__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nullable"));
-                            }
                             nullable__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OrdinalPosition => {
-                            if ordinal_position__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ordinalPosition"),
-                                );
-                            }
                             ordinal_position__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3048,17 +2919,9 @@ impl<'de> serde::Deserialize<'de> for MysqlDatabase {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Database => {
-                            if database__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("database"));
-                            }
                             database__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MysqlTables => {
-                            if mysql_tables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mysqlTables"),
-                                );
-                            }
                             mysql_tables__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3198,15 +3061,9 @@ impl<'de> serde::Deserialize<'de> for MysqlProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3214,15 +3071,9 @@ impl<'de> serde::Deserialize<'de> for MysqlProfile {
                             );
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SslConfig => {
-                            if ssl_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sslConfig"));
-                            }
                             ssl_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3333,11 +3184,6 @@ impl<'de> serde::Deserialize<'de> for MysqlRdbms {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MysqlDatabases => {
-                            if mysql_databases__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mysqlDatabases"),
-                                );
-                            }
                             mysql_databases__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3483,27 +3329,12 @@ impl<'de> serde::Deserialize<'de> for MysqlSourceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IncludeObjects => {
-                            if include_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeObjects"),
-                                );
-                            }
                             include_objects__ = map_.next_value()?;
                         }
                         GeneratedField::ExcludeObjects => {
-                            if exclude_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludeObjects"),
-                                );
-                            }
                             exclude_objects__ = map_.next_value()?;
                         }
                         GeneratedField::MaxConcurrentCdcTasks => {
-                            if max_concurrent_cdc_tasks__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxConcurrentCdcTasks"),
-                                );
-                            }
                             max_concurrent_cdc_tasks__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3648,27 +3479,12 @@ impl<'de> serde::Deserialize<'de> for MysqlSslConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ClientKeySet => {
-                            if client_key_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clientKeySet"),
-                                );
-                            }
                             client_key_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClientCertificateSet => {
-                            if client_certificate_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clientCertificateSet"),
-                                );
-                            }
                             client_certificate_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CaCertificateSet => {
-                            if ca_certificate_set__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("caCertificateSet"),
-                                );
-                            }
                             ca_certificate_set__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3787,17 +3603,9 @@ impl<'de> serde::Deserialize<'de> for MysqlTable {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Table => {
-                            if table__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("table"));
-                            }
                             table__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MysqlColumns => {
-                            if mysql_columns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mysqlColumns"),
-                                );
-                            }
                             mysql_columns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3993,21 +3801,12 @@ impl<'de> serde::Deserialize<'de> for OracleColumn {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Column => {
-                            if column__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("column"));
-                            }
                             column__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Length => {
-                            if length__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("length"));
-                            }
                             length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4015,9 +3814,6 @@ impl<'de> serde::Deserialize<'de> for OracleColumn {
                             );
                         }
                         GeneratedField::Precision => {
-                            if precision__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("precision"));
-                            }
                             precision__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4025,9 +3821,6 @@ impl<'de> serde::Deserialize<'de> for OracleColumn {
                             );
                         }
                         GeneratedField::Scale => {
-                            if scale__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scale"));
-                            }
                             scale__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4035,29 +3828,15 @@ impl<'de> serde::Deserialize<'de> for OracleColumn {
                             );
                         }
                         GeneratedField::Encoding => {
-                            if encoding__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("encoding"));
-                            }
                             encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrimaryKey => {
-                            if primary_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("primaryKey"));
-                            }
                             primary_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Nullable => {
-                            if nullable__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nullable"));
-                            }
                             nullable__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OrdinalPosition => {
-                            if ordinal_position__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ordinalPosition"),
-                                );
-                            }
                             ordinal_position__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4224,15 +4003,9 @@ impl<'de> serde::Deserialize<'de> for OracleProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4240,25 +4013,12 @@ impl<'de> serde::Deserialize<'de> for OracleProfile {
                             );
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatabaseService => {
-                            if database_service__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseService"),
-                                );
-                            }
                             database_service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConnectionAttributes => {
-                            if connection_attributes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("connectionAttributes"),
-                                );
-                            }
                             connection_attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -4372,11 +4132,6 @@ impl<'de> serde::Deserialize<'de> for OracleRdbms {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::OracleSchemas => {
-                            if oracle_schemas__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("oracleSchemas"),
-                                );
-                            }
                             oracle_schemas__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4493,17 +4248,9 @@ impl<'de> serde::Deserialize<'de> for OracleSchema {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Schema => {
-                            if schema__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("schema"));
-                            }
                             schema__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OracleTables => {
-                            if oracle_tables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("oracleTables"),
-                                );
-                            }
                             oracle_tables__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4676,27 +4423,12 @@ impl<'de> serde::Deserialize<'de> for OracleSourceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IncludeObjects => {
-                            if include_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeObjects"),
-                                );
-                            }
                             include_objects__ = map_.next_value()?;
                         }
                         GeneratedField::ExcludeObjects => {
-                            if exclude_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludeObjects"),
-                                );
-                            }
                             exclude_objects__ = map_.next_value()?;
                         }
                         GeneratedField::MaxConcurrentCdcTasks => {
-                            if max_concurrent_cdc_tasks__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxConcurrentCdcTasks"),
-                                );
-                            }
                             max_concurrent_cdc_tasks__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5027,17 +4759,9 @@ impl<'de> serde::Deserialize<'de> for OracleTable {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Table => {
-                            if table__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("table"));
-                            }
                             table__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OracleColumns => {
-                            if oracle_columns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("oracleColumns"),
-                                );
-                            }
                             oracle_columns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5228,21 +4952,12 @@ impl<'de> serde::Deserialize<'de> for PostgresqlColumn {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Column => {
-                            if column__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("column"));
-                            }
                             column__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Length => {
-                            if length__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("length"));
-                            }
                             length__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5250,9 +4965,6 @@ impl<'de> serde::Deserialize<'de> for PostgresqlColumn {
                             );
                         }
                         GeneratedField::Precision => {
-                            if precision__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("precision"));
-                            }
                             precision__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5260,9 +4972,6 @@ impl<'de> serde::Deserialize<'de> for PostgresqlColumn {
                             );
                         }
                         GeneratedField::Scale => {
-                            if scale__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scale"));
-                            }
                             scale__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5270,23 +4979,12 @@ impl<'de> serde::Deserialize<'de> for PostgresqlColumn {
                             );
                         }
                         GeneratedField::PrimaryKey => {
-                            if primary_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("primaryKey"));
-                            }
                             primary_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Nullable => {
-                            if nullable__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nullable"));
-                            }
                             nullable__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OrdinalPosition => {
-                            if ordinal_position__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ordinalPosition"),
-                                );
-                            }
                             ordinal_position__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5435,15 +5133,9 @@ impl<'de> serde::Deserialize<'de> for PostgresqlProfile {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5451,15 +5143,9 @@ impl<'de> serde::Deserialize<'de> for PostgresqlProfile {
                             );
                         }
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Database => {
-                            if database__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("database"));
-                            }
                             database__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5572,11 +5258,6 @@ impl<'de> serde::Deserialize<'de> for PostgresqlRdbms {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PostgresqlSchemas => {
-                            if postgresql_schemas__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postgresqlSchemas"),
-                                );
-                            }
                             postgresql_schemas__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5698,17 +5379,9 @@ impl<'de> serde::Deserialize<'de> for PostgresqlSchema {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Schema => {
-                            if schema__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("schema"));
-                            }
                             schema__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PostgresqlTables => {
-                            if postgresql_tables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postgresqlTables"),
-                                );
-                            }
                             postgresql_tables__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5861,35 +5534,15 @@ impl<'de> serde::Deserialize<'de> for PostgresqlSourceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IncludeObjects => {
-                            if include_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeObjects"),
-                                );
-                            }
                             include_objects__ = map_.next_value()?;
                         }
                         GeneratedField::ExcludeObjects => {
-                            if exclude_objects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("excludeObjects"),
-                                );
-                            }
                             exclude_objects__ = map_.next_value()?;
                         }
                         GeneratedField::ReplicationSlot => {
-                            if replication_slot__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("replicationSlot"),
-                                );
-                            }
                             replication_slot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Publication => {
-                            if publication__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("publication"),
-                                );
-                            }
                             publication__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6011,17 +5664,9 @@ impl<'de> serde::Deserialize<'de> for PostgresqlTable {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Table => {
-                            if table__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("table"));
-                            }
                             table__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PostgresqlColumns => {
-                            if postgresql_columns__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postgresqlColumns"),
-                                );
-                            }
                             postgresql_columns__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6221,59 +5866,31 @@ impl<'de> serde::Deserialize<'de> for PrivateConnection {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<private_connection::State>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::VpcPeeringConfig => {
-                            if vpc_peering_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vpcPeeringConfig"),
-                                );
-                            }
                             vpc_peering_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6477,9 +6094,6 @@ impl<'de> serde::Deserialize<'de> for PrivateConnectionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6590,9 +6204,6 @@ impl<'de> serde::Deserialize<'de> for PrivateConnectionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6703,9 +6314,6 @@ impl<'de> serde::Deserialize<'de> for PrivateConnectionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6818,11 +6426,6 @@ impl<'de> serde::Deserialize<'de> for PrivateConnectivity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PrivateConnection => {
-                            if private_connection__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("privateConnection"),
-                                );
-                            }
                             private_connection__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7001,53 +6604,26 @@ impl<'de> serde::Deserialize<'de> for Route {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestinationAddress => {
-                            if destination_address__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationAddress"),
-                                );
-                            }
                             destination_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestinationPort => {
-                            if destination_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationPort"),
-                                );
-                            }
                             destination_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7168,9 +6744,6 @@ impl<'de> serde::Deserialize<'de> for RouteCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7279,9 +6852,6 @@ impl<'de> serde::Deserialize<'de> for RouteDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7385,9 +6955,6 @@ impl<'de> serde::Deserialize<'de> for RouteEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7537,11 +7104,6 @@ impl<'de> serde::Deserialize<'de> for SourceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SourceConnectionProfile => {
-                            if source_connection_profile__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceConnectionProfile"),
-                                );
-                            }
                             source_connection_profile__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OracleSourceConfig => {
@@ -7908,65 +7470,32 @@ impl<'de> serde::Deserialize<'de> for Stream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceConfig => {
-                            if source_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceConfig"),
-                                );
-                            }
                             source_config__ = map_.next_value()?;
                         }
                         GeneratedField::DestinationConfig => {
-                            if destination_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationConfig"),
-                                );
-                            }
                             destination_config__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<stream::State>()? as i32);
                         }
                         GeneratedField::Errors => {
-                            if errors__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errors"));
-                            }
                             errors__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomerManagedEncryptionKey => {
@@ -8481,9 +8010,6 @@ impl<'de> serde::Deserialize<'de> for StreamCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8592,9 +8118,6 @@ impl<'de> serde::Deserialize<'de> for StreamDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8700,9 +8223,6 @@ impl<'de> serde::Deserialize<'de> for StreamEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8813,9 +8333,6 @@ impl<'de> serde::Deserialize<'de> for StreamUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8933,15 +8450,9 @@ impl<'de> serde::Deserialize<'de> for VpcPeeringConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Vpc => {
-                            if vpc__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpc"));
-                            }
                             vpc__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnet => {
-                            if subnet__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnet"));
-                            }
                             subnet__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

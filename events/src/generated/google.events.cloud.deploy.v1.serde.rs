@@ -209,29 +209,15 @@ impl<'de> serde::Deserialize<'de> for AdvanceRolloutRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourcePhases => {
-                            if source_phases__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourcePhases"),
-                                );
-                            }
                             source_phases__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Wait => {
-                            if wait__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("wait"));
-                            }
                             wait__ = map_.next_value()?;
                         }
                         GeneratedField::Condition => {
-                            if condition__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("condition"));
-                            }
                             condition__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -339,9 +325,6 @@ impl<'de> serde::Deserialize<'de> for AnthosCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Membership => {
-                            if membership__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("membership"));
-                            }
                             membership__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -567,85 +550,43 @@ impl<'de> serde::Deserialize<'de> for Automation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Suspended => {
-                            if suspended__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("suspended"));
-                            }
                             suspended__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Selector => {
-                            if selector__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selector"));
-                            }
                             selector__ = map_.next_value()?;
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -767,9 +708,6 @@ impl<'de> serde::Deserialize<'de> for AutomationCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -880,9 +818,6 @@ impl<'de> serde::Deserialize<'de> for AutomationDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -990,9 +925,6 @@ impl<'de> serde::Deserialize<'de> for AutomationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1103,9 +1035,6 @@ impl<'de> serde::Deserialize<'de> for AutomationResourceSelector {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Targets => {
-                            if targets__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targets"));
-                            }
                             targets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1271,27 +1200,12 @@ impl<'de> serde::Deserialize<'de> for AutomationRolloutMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PromoteAutomationRun => {
-                            if promote_automation_run__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("promoteAutomationRun"),
-                                );
-                            }
                             promote_automation_run__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AdvanceAutomationRuns => {
-                            if advance_automation_runs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("advanceAutomationRuns"),
-                                );
-                            }
                             advance_automation_runs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RepairAutomationRuns => {
-                            if repair_automation_runs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("repairAutomationRuns"),
-                                );
-                            }
                             repair_automation_runs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CurrentRepairAutomationRun => {
@@ -1579,11 +1493,6 @@ impl<'de> serde::Deserialize<'de> for AutomationRuleCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TargetsPresentCondition => {
-                            if targets_present_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetsPresentCondition"),
-                                );
-                            }
                             targets_present_condition__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1694,9 +1603,6 @@ impl<'de> serde::Deserialize<'de> for AutomationUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1887,15 +1793,9 @@ impl<'de> serde::Deserialize<'de> for BuildArtifact {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Image => {
-                            if image__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("image"));
-                            }
                             image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tag => {
-                            if tag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tag"));
-                            }
                             tag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2029,11 +1929,6 @@ impl<'de> serde::Deserialize<'de> for Canary {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RuntimeConfig => {
-                            if runtime_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("runtimeConfig"),
-                                );
-                            }
                             runtime_config__ = map_.next_value()?;
                         }
                         GeneratedField::CanaryDeployment => {
@@ -2187,11 +2082,6 @@ impl<'de> serde::Deserialize<'de> for CanaryDeployment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Percentages => {
-                            if percentages__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("percentages"),
-                                );
-                            }
                             percentages__ = Some(
                                 map_
                                     .next_value::<
@@ -2203,21 +2093,12 @@ impl<'de> serde::Deserialize<'de> for CanaryDeployment {
                             );
                         }
                         GeneratedField::Verify => {
-                            if verify__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("verify"));
-                            }
                             verify__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Predeploy => {
-                            if predeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("predeploy"));
-                            }
                             predeploy__ = map_.next_value()?;
                         }
                         GeneratedField::Postdeploy => {
-                            if postdeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("postdeploy"));
-                            }
                             postdeploy__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2345,19 +2226,9 @@ impl<'de> serde::Deserialize<'de> for ChildRolloutJobs {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateRolloutJobs => {
-                            if create_rollout_jobs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("createRolloutJobs"),
-                                );
-                            }
                             create_rollout_jobs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AdvanceRolloutJobs => {
-                            if advance_rollout_jobs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("advanceRolloutJobs"),
-                                );
-                            }
                             advance_rollout_jobs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2514,35 +2385,15 @@ impl<'de> serde::Deserialize<'de> for CloudRunConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AutomaticTrafficControl => {
-                            if automatic_traffic_control__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("automaticTrafficControl"),
-                                );
-                            }
                             automatic_traffic_control__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CanaryRevisionTags => {
-                            if canary_revision_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("canaryRevisionTags"),
-                                );
-                            }
                             canary_revision_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PriorRevisionTags => {
-                            if prior_revision_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("priorRevisionTags"),
-                                );
-                            }
                             prior_revision_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StableRevisionTags => {
-                            if stable_revision_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stableRevisionTags"),
-                                );
-                            }
                             stable_revision_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2652,9 +2503,6 @@ impl<'de> serde::Deserialize<'de> for CloudRunLocation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2795,29 +2643,15 @@ impl<'de> serde::Deserialize<'de> for CloudRunMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceUrls => {
-                            if service_urls__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceUrls"),
-                                );
-                            }
                             service_urls__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Revision => {
-                            if revision__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("revision"));
-                            }
                             revision__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Job => {
-                            if job__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("job"));
-                            }
                             job__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2931,9 +2765,6 @@ impl<'de> serde::Deserialize<'de> for CloudRunRenderMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3136,11 +2967,6 @@ impl<'de> serde::Deserialize<'de> for CustomCanaryDeployment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PhaseConfigs => {
-                            if phase_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("phaseConfigs"),
-                                );
-                            }
                             phase_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3304,15 +3130,9 @@ impl<'de> serde::Deserialize<'de> for custom_canary_deployment::PhaseConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PhaseId => {
-                            if phase_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("phaseId"));
-                            }
                             phase_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Percentage => {
-                            if percentage__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("percentage"));
-                            }
                             percentage__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3320,27 +3140,15 @@ impl<'de> serde::Deserialize<'de> for custom_canary_deployment::PhaseConfig {
                             );
                         }
                         GeneratedField::Profiles => {
-                            if profiles__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profiles"));
-                            }
                             profiles__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Verify => {
-                            if verify__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("verify"));
-                            }
                             verify__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Predeploy => {
-                            if predeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("predeploy"));
-                            }
                             predeploy__ = map_.next_value()?;
                         }
                         GeneratedField::Postdeploy => {
-                            if postdeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("postdeploy"));
-                            }
                             postdeploy__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3451,9 +3259,6 @@ impl<'de> serde::Deserialize<'de> for CustomMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3562,11 +3367,6 @@ impl<'de> serde::Deserialize<'de> for CustomTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CustomTargetType => {
-                            if custom_target_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customTargetType"),
-                                );
-                            }
                             custom_target_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3712,27 +3512,12 @@ impl<'de> serde::Deserialize<'de> for CustomTargetSkaffoldActions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RenderAction => {
-                            if render_action__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderAction"),
-                                );
-                            }
                             render_action__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeployAction => {
-                            if deploy_action__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployAction"),
-                                );
-                            }
                             deploy_action__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IncludeSkaffoldModules => {
-                            if include_skaffold_modules__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeSkaffoldModules"),
-                                );
-                            }
                             include_skaffold_modules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3950,67 +3735,34 @@ impl<'de> serde::Deserialize<'de> for CustomTargetType {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomTargetTypeId => {
-                            if custom_target_type_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customTargetTypeId"),
-                                );
-                            }
                             custom_target_type_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomActions => {
@@ -4140,9 +3892,6 @@ impl<'de> serde::Deserialize<'de> for CustomTargetTypeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4253,9 +4002,6 @@ impl<'de> serde::Deserialize<'de> for CustomTargetTypeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4366,9 +4112,6 @@ impl<'de> serde::Deserialize<'de> for CustomTargetTypeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4479,9 +4222,6 @@ impl<'de> serde::Deserialize<'de> for CustomTargetTypeUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4604,19 +4344,9 @@ impl<'de> serde::Deserialize<'de> for DefaultPool {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArtifactStorage => {
-                            if artifact_storage__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactStorage"),
-                                );
-                            }
                             artifact_storage__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4838,71 +4568,37 @@ impl<'de> serde::Deserialize<'de> for DeliveryPipeline {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Condition => {
-                            if condition__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("condition"));
-                            }
                             condition__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Suspended => {
-                            if suspended__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("suspended"));
-                            }
                             suspended__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SerialPipeline => {
@@ -5033,9 +4729,6 @@ impl<'de> serde::Deserialize<'de> for DeliveryPipelineCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5146,9 +4839,6 @@ impl<'de> serde::Deserialize<'de> for DeliveryPipelineDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5259,9 +4949,6 @@ impl<'de> serde::Deserialize<'de> for DeliveryPipelineEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5372,9 +5059,6 @@ impl<'de> serde::Deserialize<'de> for DeliveryPipelineUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5575,19 +5259,11 @@ impl<'de> serde::Deserialize<'de> for DeployParameters {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::MatchTargetLabels => {
-                            if match_target_labels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("matchTargetLabels"),
-                                );
-                            }
                             match_target_labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -5736,31 +5412,15 @@ impl<'de> serde::Deserialize<'de> for DeploymentJobs {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DeployJob => {
-                            if deploy_job__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deployJob"));
-                            }
                             deploy_job__ = map_.next_value()?;
                         }
                         GeneratedField::VerifyJob => {
-                            if verify_job__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("verifyJob"));
-                            }
                             verify_job__ = map_.next_value()?;
                         }
                         GeneratedField::PredeployJob => {
-                            if predeploy_job__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("predeployJob"),
-                                );
-                            }
                             predeploy_job__ = map_.next_value()?;
                         }
                         GeneratedField::PostdeployJob => {
-                            if postdeploy_job__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postdeployJob"),
-                                );
-                            }
                             postdeploy_job__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5960,9 +5620,6 @@ impl<'de> serde::Deserialize<'de> for ExecutionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Usages => {
-                            if usages__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("usages"));
-                            }
                             usages__ = Some(
                                 map_
                                     .next_value::<
@@ -5974,33 +5631,15 @@ impl<'de> serde::Deserialize<'de> for ExecutionConfig {
                             );
                         }
                         GeneratedField::WorkerPool => {
-                            if worker_pool__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("workerPool"));
-                            }
                             worker_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArtifactStorage => {
-                            if artifact_storage__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactStorage"),
-                                );
-                            }
                             artifact_storage__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExecutionTimeout => {
-                            if execution_timeout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionTimeout"),
-                                );
-                            }
                             execution_timeout__ = map_.next_value()?;
                         }
                         GeneratedField::DefaultPool => {
@@ -6233,15 +5872,9 @@ impl<'de> serde::Deserialize<'de> for GkeCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIp => {
-                            if internal_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("internalIp"));
-                            }
                             internal_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6442,29 +6075,15 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<job::State>()? as i32);
                         }
                         GeneratedField::SkipMessage => {
-                            if skip_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skipMessage"),
-                                );
-                            }
                             skip_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JobRun => {
-                            if job_run__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("jobRun"));
-                            }
                             job_run__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeployJob => {
@@ -6923,37 +6542,18 @@ impl<'de> serde::Deserialize<'de> for kubernetes_config::GatewayServiceMesh {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HttpRoute => {
-                            if http_route__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpRoute"));
-                            }
                             http_route__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Deployment => {
-                            if deployment__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deployment"));
-                            }
                             deployment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RouteUpdateWaitTime => {
-                            if route_update_wait_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("routeUpdateWaitTime"),
-                                );
-                            }
                             route_update_wait_time__ = map_.next_value()?;
                         }
                         GeneratedField::StableCutbackDuration => {
-                            if stable_cutback_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stableCutbackDuration"),
-                                );
-                            }
                             stable_cutback_duration__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7098,15 +6698,9 @@ impl<'de> serde::Deserialize<'de> for kubernetes_config::ServiceNetworking {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Deployment => {
-                            if deployment__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deployment"));
-                            }
                             deployment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisablePodOverprovisioning => {
@@ -7239,21 +6833,12 @@ impl<'de> serde::Deserialize<'de> for Metadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CloudRun => {
-                            if cloud_run__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cloudRun"));
-                            }
                             cloud_run__ = map_.next_value()?;
                         }
                         GeneratedField::Automation => {
-                            if automation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("automation"));
-                            }
                             automation__ = map_.next_value()?;
                         }
                         GeneratedField::Custom => {
-                            if custom__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("custom"));
-                            }
                             custom__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7360,9 +6945,6 @@ impl<'de> serde::Deserialize<'de> for MultiTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TargetIds => {
-                            if target_ids__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetIds"));
-                            }
                             target_ids__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7519,23 +7101,12 @@ impl<'de> serde::Deserialize<'de> for Phase {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<phase::State>()? as i32);
                         }
                         GeneratedField::SkipMessage => {
-                            if skip_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skipMessage"),
-                                );
-                            }
                             skip_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeploymentJobs => {
@@ -7784,27 +7355,12 @@ impl<'de> serde::Deserialize<'de> for PipelineCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PipelineReadyCondition => {
-                            if pipeline_ready_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pipelineReadyCondition"),
-                                );
-                            }
                             pipeline_ready_condition__ = map_.next_value()?;
                         }
                         GeneratedField::TargetsPresentCondition => {
-                            if targets_present_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetsPresentCondition"),
-                                );
-                            }
                             targets_present_condition__ = map_.next_value()?;
                         }
                         GeneratedField::TargetsTypeCondition => {
-                            if targets_type_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetsTypeCondition"),
-                                );
-                            }
                             targets_type_condition__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7928,15 +7484,9 @@ impl<'de> serde::Deserialize<'de> for PipelineReadyCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8042,9 +7592,6 @@ impl<'de> serde::Deserialize<'de> for Postdeploy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Actions => {
-                            if actions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("actions"));
-                            }
                             actions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8149,9 +7696,6 @@ impl<'de> serde::Deserialize<'de> for PostdeployJob {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Actions => {
-                            if actions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("actions"));
-                            }
                             actions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8256,9 +7800,6 @@ impl<'de> serde::Deserialize<'de> for Predeploy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Actions => {
-                            if actions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("actions"));
-                            }
                             actions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8363,9 +7904,6 @@ impl<'de> serde::Deserialize<'de> for PredeployJob {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Actions => {
-                            if actions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("actions"));
-                            }
                             actions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8501,25 +8039,12 @@ impl<'de> serde::Deserialize<'de> for PrivatePool {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::WorkerPool => {
-                            if worker_pool__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("workerPool"));
-                            }
                             worker_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArtifactStorage => {
-                            if artifact_storage__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactStorage"),
-                                );
-                            }
                             artifact_storage__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8676,37 +8201,18 @@ impl<'de> serde::Deserialize<'de> for PromoteReleaseRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Wait => {
-                            if wait__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("wait"));
-                            }
                             wait__ = map_.next_value()?;
                         }
                         GeneratedField::DestinationTargetId => {
-                            if destination_target_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationTargetId"),
-                                );
-                            }
                             destination_target_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Condition => {
-                            if condition__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("condition"));
-                            }
                             condition__ = map_.next_value()?;
                         }
                         GeneratedField::DestinationPhase => {
-                            if destination_phase__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationPhase"),
-                                );
-                            }
                             destination_phase__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9076,93 +8582,43 @@ impl<'de> serde::Deserialize<'de> for Release {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Abandoned => {
-                            if abandoned__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("abandoned"));
-                            }
                             abandoned__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::RenderStartTime => {
-                            if render_start_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderStartTime"),
-                                );
-                            }
                             render_start_time__ = map_.next_value()?;
                         }
                         GeneratedField::RenderEndTime => {
-                            if render_end_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderEndTime"),
-                                );
-                            }
                             render_end_time__ = map_.next_value()?;
                         }
                         GeneratedField::SkaffoldConfigUri => {
-                            if skaffold_config_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldConfigUri"),
-                                );
-                            }
                             skaffold_config_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SkaffoldConfigPath => {
-                            if skaffold_config_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldConfigPath"),
-                                );
-                            }
                             skaffold_config_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BuildArtifacts => {
-                            if build_artifacts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildArtifacts"),
-                                );
-                            }
                             build_artifacts__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeliveryPipelineSnapshot => {
@@ -9176,11 +8632,6 @@ impl<'de> serde::Deserialize<'de> for Release {
                             delivery_pipeline_snapshot__ = map_.next_value()?;
                         }
                         GeneratedField::TargetSnapshots => {
-                            if target_snapshots__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetSnapshots"),
-                                );
-                            }
                             target_snapshots__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomTargetTypeSnapshots => {
@@ -9194,61 +8645,30 @@ impl<'de> serde::Deserialize<'de> for Release {
                             custom_target_type_snapshots__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RenderState => {
-                            if render_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderState"),
-                                );
-                            }
                             render_state__ = Some(
                                 map_.next_value::<release::RenderState>()? as i32,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SkaffoldVersion => {
-                            if skaffold_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldVersion"),
-                                );
-                            }
                             skaffold_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetArtifacts => {
-                            if target_artifacts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetArtifacts"),
-                                );
-                            }
                             target_artifacts__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::TargetRenders => {
-                            if target_renders__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetRenders"),
-                                );
-                            }
                             target_renders__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Condition => {
-                            if condition__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("condition"));
-                            }
                             condition__ = map_.next_value()?;
                         }
                         GeneratedField::DeployParameters => {
-                            if deploy_parameters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployParameters"),
-                                );
-                            }
                             deploy_parameters__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -9402,11 +8822,6 @@ impl<'de> serde::Deserialize<'de> for release::ReleaseCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ReleaseReadyCondition => {
-                            if release_ready_condition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("releaseReadyCondition"),
-                                );
-                            }
                             release_ready_condition__ = map_.next_value()?;
                         }
                         GeneratedField::SkaffoldSupportedCondition => {
@@ -9528,9 +8943,6 @@ impl<'de> serde::Deserialize<'de> for release::ReleaseReadyCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9766,35 +9178,17 @@ impl<'de> serde::Deserialize<'de> for release::SkaffoldSupportedCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SkaffoldSupportState => {
-                            if skaffold_support_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldSupportState"),
-                                );
-                            }
                             skaffold_support_state__ = Some(
                                 map_.next_value::<SkaffoldSupportState>()? as i32,
                             );
                         }
                         GeneratedField::MaintenanceModeTime => {
-                            if maintenance_mode_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenanceModeTime"),
-                                );
-                            }
                             maintenance_mode_time__ = map_.next_value()?;
                         }
                         GeneratedField::SupportExpirationTime => {
-                            if support_expiration_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("supportExpirationTime"),
-                                );
-                            }
                             support_expiration_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9972,19 +9366,9 @@ impl<'de> serde::Deserialize<'de> for release::TargetRender {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RenderingBuild => {
-                            if rendering_build__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderingBuild"),
-                                );
-                            }
                             rendering_build__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RenderingState => {
-                            if rendering_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("renderingState"),
-                                );
-                            }
                             rendering_state__ = Some(
                                 map_
                                     .next_value::<release::target_render::TargetRenderState>()?
@@ -9992,28 +9376,15 @@ impl<'de> serde::Deserialize<'de> for release::TargetRender {
                             );
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = map_.next_value()?;
                         }
                         GeneratedField::FailureCause => {
-                            if failure_cause__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("failureCause"),
-                                );
-                            }
                             failure_cause__ = Some(
                                 map_.next_value::<release::target_render::FailureCause>()?
                                     as i32,
                             );
                         }
                         GeneratedField::FailureMessage => {
-                            if failure_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("failureMessage"),
-                                );
-                            }
                             failure_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -10325,9 +9696,6 @@ impl<'de> serde::Deserialize<'de> for ReleaseCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10433,9 +9801,6 @@ impl<'de> serde::Deserialize<'de> for ReleaseEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10550,15 +9915,9 @@ impl<'de> serde::Deserialize<'de> for RenderMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CloudRun => {
-                            if cloud_run__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cloudRun"));
-                            }
                             cloud_run__ = map_.next_value()?;
                         }
                         GeneratedField::Custom => {
-                            if custom__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("custom"));
-                            }
                             custom__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10837,37 +10196,18 @@ impl<'de> serde::Deserialize<'de> for RepairRolloutRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourcePhases => {
-                            if source_phases__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourcePhases"),
-                                );
-                            }
                             source_phases__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Jobs => {
-                            if jobs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("jobs"));
-                            }
                             jobs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RepairModes => {
-                            if repair_modes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("repairModes"),
-                                );
-                            }
                             repair_modes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Condition => {
-                            if condition__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("condition"));
-                            }
                             condition__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11003,9 +10343,6 @@ impl<'de> serde::Deserialize<'de> for Retry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Attempts => {
-                            if attempts__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attempts"));
-                            }
                             attempts__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11013,17 +10350,9 @@ impl<'de> serde::Deserialize<'de> for Retry {
                             );
                         }
                         GeneratedField::Wait => {
-                            if wait__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("wait"));
-                            }
                             wait__ = map_.next_value()?;
                         }
                         GeneratedField::BackoffMode => {
-                            if backoff_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backoffMode"),
-                                );
-                            }
                             backoff_mode__ = Some(
                                 map_.next_value::<BackoffMode>()? as i32,
                             );
@@ -11131,11 +10460,6 @@ impl<'de> serde::Deserialize<'de> for Rollback {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DestinationPhase => {
-                            if destination_phase__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationPhase"),
-                                );
-                            }
                             destination_phase__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11499,169 +10823,77 @@ impl<'de> serde::Deserialize<'de> for Rollout {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::ApproveTime => {
-                            if approve_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("approveTime"),
-                                );
-                            }
                             approve_time__ = map_.next_value()?;
                         }
                         GeneratedField::EnqueueTime => {
-                            if enqueue_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enqueueTime"),
-                                );
-                            }
                             enqueue_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeployStartTime => {
-                            if deploy_start_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployStartTime"),
-                                );
-                            }
                             deploy_start_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeployEndTime => {
-                            if deploy_end_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployEndTime"),
-                                );
-                            }
                             deploy_end_time__ = map_.next_value()?;
                         }
                         GeneratedField::TargetId => {
-                            if target_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetId"));
-                            }
                             target_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApprovalState => {
-                            if approval_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("approvalState"),
-                                );
-                            }
                             approval_state__ = Some(
                                 map_.next_value::<rollout::ApprovalState>()? as i32,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<rollout::State>()? as i32);
                         }
                         GeneratedField::FailureReason => {
-                            if failure_reason__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("failureReason"),
-                                );
-                            }
                             failure_reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeployingBuild => {
-                            if deploying_build__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployingBuild"),
-                                );
-                            }
                             deploying_build__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeployFailureCause => {
-                            if deploy_failure_cause__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployFailureCause"),
-                                );
-                            }
                             deploy_failure_cause__ = Some(
                                 map_.next_value::<rollout::FailureCause>()? as i32,
                             );
                         }
                         GeneratedField::Phases => {
-                            if phases__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("phases"));
-                            }
                             phases__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = map_.next_value()?;
                         }
                         GeneratedField::ControllerRollout => {
-                            if controller_rollout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("controllerRollout"),
-                                );
-                            }
                             controller_rollout__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RollbackOfRollout => {
-                            if rollback_of_rollout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rollbackOfRollout"),
-                                );
-                            }
                             rollback_of_rollout__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RolledBackByRollouts => {
-                            if rolled_back_by_rollouts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rolledBackByRollouts"),
-                                );
-                            }
                             rolled_back_by_rollouts__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12082,9 +11314,6 @@ impl<'de> serde::Deserialize<'de> for RolloutCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12190,9 +11419,6 @@ impl<'de> serde::Deserialize<'de> for RolloutEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12424,9 +11650,6 @@ impl<'de> serde::Deserialize<'de> for SerialPipeline {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Stages => {
-                            if stages__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stages"));
-                            }
                             stages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12557,9 +11780,6 @@ impl<'de> serde::Deserialize<'de> for SkaffoldModules {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Configs => {
-                            if configs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("configs"));
-                            }
                             configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Git => {
@@ -12698,15 +11918,9 @@ impl<'de> serde::Deserialize<'de> for skaffold_modules::SkaffoldGcsSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12836,21 +12050,12 @@ impl<'de> serde::Deserialize<'de> for skaffold_modules::SkaffoldGitSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Repo => {
-                            if repo__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("repo"));
-                            }
                             repo__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ref => {
-                            if r#ref__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ref"));
-                            }
                             r#ref__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13078,29 +12283,15 @@ impl<'de> serde::Deserialize<'de> for Stage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TargetId => {
-                            if target_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetId"));
-                            }
                             target_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Profiles => {
-                            if profiles__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profiles"));
-                            }
                             profiles__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Strategy => {
-                            if strategy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("strategy"));
-                            }
                             strategy__ = map_.next_value()?;
                         }
                         GeneratedField::DeployParameters => {
-                            if deploy_parameters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployParameters"),
-                                );
-                            }
                             deploy_parameters__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13223,21 +12414,12 @@ impl<'de> serde::Deserialize<'de> for Standard {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Verify => {
-                            if verify__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("verify"));
-                            }
                             verify__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Predeploy => {
-                            if predeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("predeploy"));
-                            }
                             predeploy__ = map_.next_value()?;
                         }
                         GeneratedField::Postdeploy => {
-                            if postdeploy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("postdeploy"));
-                            }
                             postdeploy__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13639,89 +12821,43 @@ impl<'de> serde::Deserialize<'de> for Target {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetId => {
-                            if target_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetId"));
-                            }
                             target_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::RequireApproval => {
-                            if require_approval__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requireApproval"),
-                                );
-                            }
                             require_approval__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExecutionConfigs => {
-                            if execution_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionConfigs"),
-                                );
-                            }
                             execution_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeployParameters => {
-                            if deploy_parameters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deployParameters"),
-                                );
-                            }
                             deploy_parameters__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -13936,27 +13072,12 @@ impl<'de> serde::Deserialize<'de> for TargetArtifact {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SkaffoldConfigPath => {
-                            if skaffold_config_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldConfigPath"),
-                                );
-                            }
                             skaffold_config_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ManifestPath => {
-                            if manifest_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("manifestPath"),
-                                );
-                            }
                             manifest_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PhaseArtifacts => {
-                            if phase_artifacts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("phaseArtifacts"),
-                                );
-                            }
                             phase_artifacts__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -14114,27 +13235,12 @@ impl<'de> serde::Deserialize<'de> for target_artifact::PhaseArtifact {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SkaffoldConfigPath => {
-                            if skaffold_config_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skaffoldConfigPath"),
-                                );
-                            }
                             skaffold_config_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ManifestPath => {
-                            if manifest_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("manifestPath"),
-                                );
-                            }
                             manifest_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JobManifestsPath => {
-                            if job_manifests_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("jobManifestsPath"),
-                                );
-                            }
                             job_manifests_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -14251,15 +13357,9 @@ impl<'de> serde::Deserialize<'de> for TargetAttribute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -14368,9 +13468,6 @@ impl<'de> serde::Deserialize<'de> for TargetCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14474,9 +13571,6 @@ impl<'de> serde::Deserialize<'de> for TargetDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14580,9 +13674,6 @@ impl<'de> serde::Deserialize<'de> for TargetEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14688,9 +13779,6 @@ impl<'de> serde::Deserialize<'de> for TargetUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14827,23 +13915,12 @@ impl<'de> serde::Deserialize<'de> for TargetsPresentCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MissingTargets => {
-                            if missing_targets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("missingTargets"),
-                                );
-                            }
                             missing_targets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -14967,17 +14044,9 @@ impl<'de> serde::Deserialize<'de> for TargetsTypeCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ErrorDetails => {
-                            if error_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("errorDetails"),
-                                );
-                            }
                             error_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -208,69 +208,33 @@ impl<'de> serde::Deserialize<'de> for Channel {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Provider => {
-                            if provider__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("provider"));
-                            }
                             provider__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<channel::State>()? as i32);
                         }
                         GeneratedField::ActivationToken => {
-                            if activation_token__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("activationToken"),
-                                );
-                            }
                             activation_token__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CryptoKeyName => {
-                            if crypto_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cryptoKeyName"),
-                                );
-                            }
                             crypto_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -533,39 +497,21 @@ impl<'de> serde::Deserialize<'de> for ChannelConnection {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Channel => {
-                            if channel__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("channel"));
-                            }
                             channel__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -683,9 +629,6 @@ impl<'de> serde::Deserialize<'de> for ChannelConnectionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -796,9 +739,6 @@ impl<'de> serde::Deserialize<'de> for ChannelConnectionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -909,9 +849,6 @@ impl<'de> serde::Deserialize<'de> for ChannelConnectionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1022,9 +959,6 @@ impl<'de> serde::Deserialize<'de> for ChannelCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1135,9 +1069,6 @@ impl<'de> serde::Deserialize<'de> for ChannelDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1243,9 +1174,6 @@ impl<'de> serde::Deserialize<'de> for ChannelEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1356,9 +1284,6 @@ impl<'de> serde::Deserialize<'de> for ChannelUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1478,21 +1403,12 @@ impl<'de> serde::Deserialize<'de> for CloudRun {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1649,11 +1565,6 @@ impl<'de> serde::Deserialize<'de> for Destination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkConfig => {
-                            if network_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkConfig"),
-                                );
-                            }
                             network_config__ = map_.next_value()?;
                         }
                         GeneratedField::CloudRun => {
@@ -1918,79 +1829,40 @@ impl<'de> serde::Deserialize<'de> for Enrollment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CelMatch => {
-                            if cel_match__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("celMatch"));
-                            }
                             cel_match__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MessageBus => {
-                            if message_bus__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("messageBus"));
-                            }
                             message_bus__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2111,9 +1983,6 @@ impl<'de> serde::Deserialize<'de> for EnrollmentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2224,9 +2093,6 @@ impl<'de> serde::Deserialize<'de> for EnrollmentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2337,9 +2203,6 @@ impl<'de> serde::Deserialize<'de> for EnrollmentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2450,9 +2313,6 @@ impl<'de> serde::Deserialize<'de> for EnrollmentUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2575,21 +2435,12 @@ impl<'de> serde::Deserialize<'de> for EventFilter {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Attribute => {
-                            if attribute__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attribute"));
-                            }
                             attribute__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Operator => {
-                            if operator__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operator"));
-                            }
                             operator__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2729,33 +2580,18 @@ impl<'de> serde::Deserialize<'de> for Gke {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Namespace => {
-                            if namespace__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("namespace"));
-                            }
                             namespace__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3010,83 +2846,40 @@ impl<'de> serde::Deserialize<'de> for GoogleApiSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CryptoKeyName => {
-                            if crypto_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cryptoKeyName"),
-                                );
-                            }
                             crypto_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LoggingConfig => {
-                            if logging_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("loggingConfig"),
-                                );
-                            }
                             logging_config__ = map_.next_value()?;
                         }
                         GeneratedField::OrganizationSubscription => {
@@ -3237,9 +3030,6 @@ impl<'de> serde::Deserialize<'de> for google_api_source::OrganizationSubscriptio
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3350,9 +3140,6 @@ impl<'de> serde::Deserialize<'de> for google_api_source::ProjectSubscriptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::List => {
-                            if list__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("list"));
-                            }
                             list__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3463,9 +3250,6 @@ impl<'de> serde::Deserialize<'de> for GoogleApiSourceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3576,9 +3360,6 @@ impl<'de> serde::Deserialize<'de> for GoogleApiSourceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3689,9 +3470,6 @@ impl<'de> serde::Deserialize<'de> for GoogleApiSourceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3802,9 +3580,6 @@ impl<'de> serde::Deserialize<'de> for GoogleApiSourceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3910,9 +3685,6 @@ impl<'de> serde::Deserialize<'de> for HttpEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4024,11 +3796,6 @@ impl<'de> serde::Deserialize<'de> for LoggingConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LogSeverity => {
-                            if log_severity__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("logSeverity"),
-                                );
-                            }
                             log_severity__ = Some(
                                 map_.next_value::<logging_config::LogSeverity>()? as i32,
                             );
@@ -4342,75 +4109,37 @@ impl<'de> serde::Deserialize<'de> for MessageBus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CryptoKeyName => {
-                            if crypto_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cryptoKeyName"),
-                                );
-                            }
                             crypto_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LoggingConfig => {
-                            if logging_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("loggingConfig"),
-                                );
-                            }
                             logging_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4530,9 +4259,6 @@ impl<'de> serde::Deserialize<'de> for MessageBusCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4643,9 +4369,6 @@ impl<'de> serde::Deserialize<'de> for MessageBusDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4756,9 +4479,6 @@ impl<'de> serde::Deserialize<'de> for MessageBusEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4869,9 +4589,6 @@ impl<'de> serde::Deserialize<'de> for MessageBusUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4979,11 +4696,6 @@ impl<'de> serde::Deserialize<'de> for NetworkConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkAttachment => {
-                            if network_attachment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkAttachment"),
-                                );
-                            }
                             network_attachment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5251,113 +4963,52 @@ impl<'de> serde::Deserialize<'de> for Pipeline {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Destinations => {
-                            if destinations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinations"),
-                                );
-                            }
                             destinations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mediations => {
-                            if mediations__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mediations"));
-                            }
                             mediations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CryptoKeyName => {
-                            if crypto_key_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cryptoKeyName"),
-                                );
-                            }
                             crypto_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InputPayloadFormat => {
-                            if input_payload_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inputPayloadFormat"),
-                                );
-                            }
                             input_payload_format__ = map_.next_value()?;
                         }
                         GeneratedField::LoggingConfig => {
-                            if logging_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("loggingConfig"),
-                                );
-                            }
                             logging_config__ = map_.next_value()?;
                         }
                         GeneratedField::RetryPolicy => {
-                            if retry_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryPolicy"),
-                                );
-                            }
                             retry_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5551,27 +5202,12 @@ impl<'de> serde::Deserialize<'de> for pipeline::Destination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkConfig => {
-                            if network_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkConfig"),
-                                );
-                            }
                             network_config__ = map_.next_value()?;
                         }
                         GeneratedField::AuthenticationConfig => {
-                            if authentication_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authenticationConfig"),
-                                );
-                            }
                             authentication_config__ = map_.next_value()?;
                         }
                         GeneratedField::OutputPayloadFormat => {
-                            if output_payload_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputPayloadFormat"),
-                                );
-                            }
                             output_payload_format__ = map_.next_value()?;
                         }
                         GeneratedField::HttpEndpoint => {
@@ -5892,17 +5528,9 @@ for pipeline::destination::authentication_config::OAuthToken {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Scope => {
-                            if scope__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scope"));
-                            }
                             scope__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6029,17 +5657,9 @@ for pipeline::destination::authentication_config::OidcToken {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Audience => {
-                            if audience__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("audience"));
-                            }
                             audience__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6170,17 +5790,9 @@ impl<'de> serde::Deserialize<'de> for pipeline::destination::HttpEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MessageBindingTemplate => {
-                            if message_binding_template__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("messageBindingTemplate"),
-                                );
-                            }
                             message_binding_template__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6295,11 +5907,6 @@ impl<'de> serde::Deserialize<'de> for pipeline::destination::NetworkConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NetworkAttachment => {
-                            if network_attachment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkAttachment"),
-                                );
-                            }
                             network_attachment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6539,11 +6146,6 @@ impl<'de> serde::Deserialize<'de> for pipeline::mediation::Transformation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TransformationTemplate => {
-                            if transformation_template__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("transformationTemplate"),
-                                );
-                            }
                             transformation_template__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6805,11 +6407,6 @@ impl<'de> serde::Deserialize<'de> for pipeline::message_payload_format::AvroForm
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SchemaDefinition => {
-                            if schema_definition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("schemaDefinition"),
-                                );
-                            }
                             schema_definition__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7019,11 +6616,6 @@ impl<'de> serde::Deserialize<'de> for pipeline::message_payload_format::Protobuf
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SchemaDefinition => {
-                            if schema_definition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("schemaDefinition"),
-                                );
-                            }
                             schema_definition__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7165,11 +6757,6 @@ impl<'de> serde::Deserialize<'de> for pipeline::RetryPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MaxAttempts => {
-                            if max_attempts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxAttempts"),
-                                );
-                            }
                             max_attempts__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7177,19 +6764,9 @@ impl<'de> serde::Deserialize<'de> for pipeline::RetryPolicy {
                             );
                         }
                         GeneratedField::MinRetryDelay => {
-                            if min_retry_delay__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minRetryDelay"),
-                                );
-                            }
                             min_retry_delay__ = map_.next_value()?;
                         }
                         GeneratedField::MaxRetryDelay => {
-                            if max_retry_delay__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxRetryDelay"),
-                                );
-                            }
                             max_retry_delay__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7302,9 +6879,6 @@ impl<'de> serde::Deserialize<'de> for PipelineCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7415,9 +6989,6 @@ impl<'de> serde::Deserialize<'de> for PipelineDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7525,9 +7096,6 @@ impl<'de> serde::Deserialize<'de> for PipelineEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7638,9 +7206,6 @@ impl<'de> serde::Deserialize<'de> for PipelineUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7751,17 +7316,9 @@ impl<'de> serde::Deserialize<'de> for Pubsub {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Topic => {
-                            if topic__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topic"));
-                            }
                             topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subscription => {
-                            if subscription__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("subscription"),
-                                );
-                            }
                             subscription__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7881,18 +7438,12 @@ impl<'de> serde::Deserialize<'de> for StateCondition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<super::super::super::super::rpc::Code>()?
                                     as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8272,109 +7823,52 @@ impl<'de> serde::Deserialize<'de> for Trigger {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::EventFilters => {
-                            if event_filters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventFilters"),
-                                );
-                            }
                             event_filters__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = map_.next_value()?;
                         }
                         GeneratedField::Transport => {
-                            if transport__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("transport"));
-                            }
                             transport__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Channel => {
-                            if channel__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("channel"));
-                            }
                             channel__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Conditions => {
-                            if conditions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("conditions"));
-                            }
                             conditions__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::EventDataContentType => {
-                            if event_data_content_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventDataContentType"),
-                                );
-                            }
                             event_data_content_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SatisfiesPzs => {
-                            if satisfies_pzs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("satisfiesPzs"),
-                                );
-                            }
                             satisfies_pzs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RetryPolicy => {
-                            if retry_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryPolicy"),
-                                );
-                            }
                             retry_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8502,11 +7996,6 @@ impl<'de> serde::Deserialize<'de> for trigger::RetryPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MaxAttempts => {
-                            if max_attempts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxAttempts"),
-                                );
-                            }
                             max_attempts__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8621,9 +8110,6 @@ impl<'de> serde::Deserialize<'de> for TriggerCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8734,9 +8220,6 @@ impl<'de> serde::Deserialize<'de> for TriggerDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8842,9 +8325,6 @@ impl<'de> serde::Deserialize<'de> for TriggerEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8955,9 +8435,6 @@ impl<'de> serde::Deserialize<'de> for TriggerUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -83,9 +83,6 @@ impl<'de> serde::Deserialize<'de> for ArrayValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -225,29 +222,17 @@ impl<'de> serde::Deserialize<'de> for Document {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Fields => {
-                            if fields__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fields"));
-                            }
                             fields__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -361,9 +346,6 @@ impl<'de> serde::Deserialize<'de> for DocumentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -474,9 +456,6 @@ impl<'de> serde::Deserialize<'de> for DocumentCreatedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -587,9 +566,6 @@ impl<'de> serde::Deserialize<'de> for DocumentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -700,9 +676,6 @@ impl<'de> serde::Deserialize<'de> for DocumentDeletedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -839,21 +812,12 @@ impl<'de> serde::Deserialize<'de> for DocumentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = map_.next_value()?;
                         }
                         GeneratedField::OldValue => {
-                            if old_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("oldValue"));
-                            }
                             old_value__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateMask => {
-                            if update_mask__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateMask"));
-                            }
                             update_mask__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -963,9 +927,6 @@ impl<'de> serde::Deserialize<'de> for DocumentMask {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FieldPaths => {
-                            if field_paths__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fieldPaths"));
-                            }
                             field_paths__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1076,9 +1037,6 @@ impl<'de> serde::Deserialize<'de> for DocumentUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1189,9 +1147,6 @@ impl<'de> serde::Deserialize<'de> for DocumentUpdatedEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1302,9 +1257,6 @@ impl<'de> serde::Deserialize<'de> for DocumentWrittenEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1415,9 +1367,6 @@ impl<'de> serde::Deserialize<'de> for DocumentWrittenEventWithAuthContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1519,9 +1468,6 @@ impl<'de> serde::Deserialize<'de> for MapValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Fields => {
-                            if fields__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fields"));
-                            }
                             fields__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );

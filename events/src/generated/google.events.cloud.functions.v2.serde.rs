@@ -202,77 +202,37 @@ impl<'de> serde::Deserialize<'de> for BuildConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Build => {
-                            if build__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("build"));
-                            }
                             build__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Runtime => {
-                            if runtime__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("runtime"));
-                            }
                             runtime__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EntryPoint => {
-                            if entry_point__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("entryPoint"));
-                            }
                             entry_point__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::SourceProvenance => {
-                            if source_provenance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceProvenance"),
-                                );
-                            }
                             source_provenance__ = map_.next_value()?;
                         }
                         GeneratedField::WorkerPool => {
-                            if worker_pool__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("workerPool"));
-                            }
                             worker_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnvironmentVariables => {
-                            if environment_variables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environmentVariables"),
-                                );
-                            }
                             environment_variables__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DockerRegistry => {
-                            if docker_registry__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dockerRegistry"),
-                                );
-                            }
                             docker_registry__ = Some(
                                 map_.next_value::<build_config::DockerRegistry>()? as i32,
                             );
                         }
                         GeneratedField::DockerRepository => {
-                            if docker_repository__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dockerRepository"),
-                                );
-                            }
                             docker_repository__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BuildpackStack => {
-                            if buildpack_stack__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildpackStack"),
-                                );
-                            }
                             buildpack_stack__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -561,21 +521,12 @@ impl<'de> serde::Deserialize<'de> for EventFilter {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Attribute => {
-                            if attribute__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attribute"));
-                            }
                             attribute__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Operator => {
-                            if operator__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operator"));
-                            }
                             operator__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -776,63 +727,29 @@ impl<'de> serde::Deserialize<'de> for EventTrigger {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Trigger => {
-                            if trigger__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("trigger"));
-                            }
                             trigger__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TriggerRegion => {
-                            if trigger_region__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("triggerRegion"),
-                                );
-                            }
                             trigger_region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EventType => {
-                            if event_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventType"));
-                            }
                             event_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EventFilters => {
-                            if event_filters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventFilters"),
-                                );
-                            }
                             event_filters__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PubsubTopic => {
-                            if pubsub_topic__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubTopic"),
-                                );
-                            }
                             pubsub_topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccountEmail => {
-                            if service_account_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountEmail"),
-                                );
-                            }
                             service_account_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RetryPolicy => {
-                            if retry_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryPolicy"),
-                                );
-                            }
                             retry_policy__ = Some(
                                 map_.next_value::<event_trigger::RetryPolicy>()? as i32,
                             );
                         }
                         GeneratedField::Channel => {
-                            if channel__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("channel"));
-                            }
                             channel__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1137,79 +1054,37 @@ impl<'de> serde::Deserialize<'de> for Function {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = Some(
                                 map_.next_value::<Environment>()? as i32,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BuildConfig => {
-                            if build_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("buildConfig"),
-                                );
-                            }
                             build_config__ = map_.next_value()?;
                         }
                         GeneratedField::ServiceConfig => {
-                            if service_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceConfig"),
-                                );
-                            }
                             service_config__ = map_.next_value()?;
                         }
                         GeneratedField::EventTrigger => {
-                            if event_trigger__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventTrigger"),
-                                );
-                            }
                             event_trigger__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<function::State>()? as i32);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::StateMessages => {
-                            if state_messages__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessages"),
-                                );
-                            }
                             state_messages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1415,9 +1290,6 @@ impl<'de> serde::Deserialize<'de> for FunctionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1528,9 +1400,6 @@ impl<'de> serde::Deserialize<'de> for FunctionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1641,9 +1510,6 @@ impl<'de> serde::Deserialize<'de> for FunctionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1754,9 +1620,6 @@ impl<'de> serde::Deserialize<'de> for FunctionUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1929,29 +1792,15 @@ impl<'de> serde::Deserialize<'de> for RepoSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RepoName => {
-                            if repo_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("repoName"));
-                            }
                             repo_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Dir => {
-                            if dir__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dir"));
-                            }
                             dir__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InvertRegex => {
-                            if invert_regex__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("invertRegex"),
-                                );
-                            }
                             invert_regex__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BranchName => {
@@ -2112,27 +1961,15 @@ impl<'de> serde::Deserialize<'de> for SecretEnvVar {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Secret => {
-                            if secret__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secret"));
-                            }
                             secret__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2275,27 +2112,15 @@ impl<'de> serde::Deserialize<'de> for SecretVolume {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MountPath => {
-                            if mount_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mountPath"));
-                            }
                             mount_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Secret => {
-                            if secret__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secret"));
-                            }
                             secret__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Versions => {
-                            if versions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("versions"));
-                            }
                             versions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2418,15 +2243,9 @@ impl<'de> serde::Deserialize<'de> for secret_volume::SecretVersion {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2782,17 +2601,9 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TimeoutSeconds => {
-                            if timeout_seconds__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("timeoutSeconds"),
-                                );
-                            }
                             timeout_seconds__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2800,37 +2611,17 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             );
                         }
                         GeneratedField::AvailableMemory => {
-                            if available_memory__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availableMemory"),
-                                );
-                            }
                             available_memory__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailableCpu => {
-                            if available_cpu__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availableCpu"),
-                                );
-                            }
                             available_cpu__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnvironmentVariables => {
-                            if environment_variables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environmentVariables"),
-                                );
-                            }
                             environment_variables__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::MaxInstanceCount => {
-                            if max_instance_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxInstanceCount"),
-                                );
-                            }
                             max_instance_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2838,11 +2629,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             );
                         }
                         GeneratedField::MinInstanceCount => {
-                            if min_instance_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minInstanceCount"),
-                                );
-                            }
                             min_instance_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2850,11 +2636,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             );
                         }
                         GeneratedField::VpcConnector => {
-                            if vpc_connector__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vpcConnector"),
-                                );
-                            }
                             vpc_connector__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VpcConnectorEgressSettings => {
@@ -2872,27 +2653,14 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             );
                         }
                         GeneratedField::IngressSettings => {
-                            if ingress_settings__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ingressSettings"),
-                                );
-                            }
                             ingress_settings__ = Some(
                                 map_.next_value::<service_config::IngressSettings>()? as i32,
                             );
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccountEmail => {
-                            if service_account_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountEmail"),
-                                );
-                            }
                             service_account_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllTrafficOnLatestRevision => {
@@ -2916,17 +2684,9 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             secret_environment_variables__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecretVolumes => {
-                            if secret_volumes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secretVolumes"),
-                                );
-                            }
                             secret_volumes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Revision => {
-                            if revision__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("revision"));
-                            }
                             revision__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxInstanceRequestConcurrency => {
@@ -2944,11 +2704,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConfig {
                             );
                         }
                         GeneratedField::SecurityLevel => {
-                            if security_level__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("securityLevel"),
-                                );
-                            }
                             security_level__ = Some(
                                 map_.next_value::<service_config::SecurityLevel>()? as i32,
                             );
@@ -3479,19 +3234,9 @@ impl<'de> serde::Deserialize<'de> for SourceProvenance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResolvedStorageSource => {
-                            if resolved_storage_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolvedStorageSource"),
-                                );
-                            }
                             resolved_storage_source__ = map_.next_value()?;
                         }
                         GeneratedField::ResolvedRepoSource => {
-                            if resolved_repo_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolvedRepoSource"),
-                                );
-                            }
                             resolved_repo_source__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3620,23 +3365,14 @@ impl<'de> serde::Deserialize<'de> for StateMessage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Severity => {
-                            if severity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("severity"));
-                            }
                             severity__ = Some(
                                 map_.next_value::<state_message::Severity>()? as i32,
                             );
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3843,21 +3579,12 @@ impl<'de> serde::Deserialize<'de> for StorageSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Bucket => {
-                            if bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bucket"));
-                            }
                             bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Object => {
-                            if object__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("object"));
-                            }
                             object__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Generation => {
-                            if generation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("generation"));
-                            }
                             generation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?

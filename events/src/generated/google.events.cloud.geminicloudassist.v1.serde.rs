@@ -89,9 +89,6 @@ impl<'de> serde::Deserialize<'de> for TaskCompletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -219,17 +216,9 @@ impl<'de> serde::Deserialize<'de> for TaskEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResultObjectReference => {
-                            if result_object_reference__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resultObjectReference"),
-                                );
-                            }
                             result_object_reference__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Title => {
-                            if title__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("title"));
-                            }
                             title__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -411,49 +411,26 @@ impl<'de> serde::Deserialize<'de> for Backup {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Manual => {
-                            if manual__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("manual"));
-                            }
                             manual__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DeleteLockDays => {
-                            if delete_lock_days__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deleteLockDays"),
-                                );
-                            }
                             delete_lock_days__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -461,17 +438,9 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::DeleteLockExpireTime => {
-                            if delete_lock_expire_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deleteLockExpireTime"),
-                                );
-                            }
                             delete_lock_expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::RetainDays => {
-                            if retain_days__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("retainDays"));
-                            }
                             retain_days__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -479,73 +448,30 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::RetainExpireTime => {
-                            if retain_expire_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retainExpireTime"),
-                                );
-                            }
                             retain_expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionKey => {
-                            if encryption_key__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionKey"),
-                                );
-                            }
                             encryption_key__ = map_.next_value()?;
                         }
                         GeneratedField::ContainsVolumeData => {
-                            if contains_volume_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containsVolumeData"),
-                                );
-                            }
                             contains_volume_data__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContainsSecrets => {
-                            if contains_secrets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containsSecrets"),
-                                );
-                            }
                             contains_secrets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterMetadata => {
-                            if cluster_metadata__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterMetadata"),
-                                );
-                            }
                             cluster_metadata__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<backup::State>()? as i32);
                         }
                         GeneratedField::StateReason => {
-                            if state_reason__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateReason"),
-                                );
-                            }
                             state_reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CompleteTime => {
-                            if complete_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("completeTime"),
-                                );
-                            }
                             complete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ResourceCount => {
-                            if resource_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceCount"),
-                                );
-                            }
                             resource_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -553,11 +479,6 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::VolumeCount => {
-                            if volume_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("volumeCount"),
-                                );
-                            }
                             volume_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -565,9 +486,6 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::SizeBytes => {
-                            if size_bytes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sizeBytes"));
-                            }
                             size_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -575,23 +493,12 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PodCount => {
-                            if pod_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("podCount"));
-                            }
                             pod_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -599,11 +506,6 @@ impl<'de> serde::Deserialize<'de> for Backup {
                             );
                         }
                         GeneratedField::ConfigBackupSizeBytes => {
-                            if config_backup_size_bytes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("configBackupSizeBytes"),
-                                );
-                            }
                             config_backup_size_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -827,23 +729,12 @@ impl<'de> serde::Deserialize<'de> for backup::ClusterMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::K8sVersion => {
-                            if k8s_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("k8sVersion"));
-                            }
                             k8s_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackupCrdVersions => {
-                            if backup_crd_versions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupCrdVersions"),
-                                );
-                            }
                             backup_crd_versions__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -1065,9 +956,6 @@ impl<'de> serde::Deserialize<'de> for BackupCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1176,9 +1064,6 @@ impl<'de> serde::Deserialize<'de> for BackupDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1282,9 +1167,6 @@ impl<'de> serde::Deserialize<'de> for BackupEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1529,95 +1411,44 @@ impl<'de> serde::Deserialize<'de> for BackupPlan {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RetentionPolicy => {
-                            if retention_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retentionPolicy"),
-                                );
-                            }
                             retention_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::BackupSchedule => {
-                            if backup_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupSchedule"),
-                                );
-                            }
                             backup_schedule__ = map_.next_value()?;
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Deactivated => {
-                            if deactivated__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deactivated"),
-                                );
-                            }
                             deactivated__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackupConfig => {
-                            if backup_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupConfig"),
-                                );
-                            }
                             backup_config__ = map_.next_value()?;
                         }
                         GeneratedField::ProtectedPodCount => {
-                            if protected_pod_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("protectedPodCount"),
-                                );
-                            }
                             protected_pod_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1810,27 +1641,12 @@ impl<'de> serde::Deserialize<'de> for backup_plan::BackupConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IncludeVolumeData => {
-                            if include_volume_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeVolumeData"),
-                                );
-                            }
                             include_volume_data__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IncludeSecrets => {
-                            if include_secrets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("includeSecrets"),
-                                );
-                            }
                             include_secrets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EncryptionKey => {
-                            if encryption_key__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionKey"),
-                                );
-                            }
                             encryption_key__ = map_.next_value()?;
                         }
                         GeneratedField::AllNamespaces => {
@@ -2009,11 +1825,6 @@ impl<'de> serde::Deserialize<'de> for backup_plan::RetentionPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::BackupDeleteLockDays => {
-                            if backup_delete_lock_days__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupDeleteLockDays"),
-                                );
-                            }
                             backup_delete_lock_days__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2021,11 +1832,6 @@ impl<'de> serde::Deserialize<'de> for backup_plan::RetentionPolicy {
                             );
                         }
                         GeneratedField::BackupRetainDays => {
-                            if backup_retain_days__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backupRetainDays"),
-                                );
-                            }
                             backup_retain_days__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2033,9 +1839,6 @@ impl<'de> serde::Deserialize<'de> for backup_plan::RetentionPolicy {
                             );
                         }
                         GeneratedField::Locked => {
-                            if locked__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("locked"));
-                            }
                             locked__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2160,17 +1963,9 @@ impl<'de> serde::Deserialize<'de> for backup_plan::Schedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CronSchedule => {
-                            if cron_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cronSchedule"),
-                                );
-                            }
                             cron_schedule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Paused => {
-                            if paused__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("paused"));
-                            }
                             paused__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2282,9 +2077,6 @@ impl<'de> serde::Deserialize<'de> for BackupPlanCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2395,9 +2187,6 @@ impl<'de> serde::Deserialize<'de> for BackupPlanDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2508,9 +2297,6 @@ impl<'de> serde::Deserialize<'de> for BackupPlanEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2621,9 +2407,6 @@ impl<'de> serde::Deserialize<'de> for BackupPlanUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2734,9 +2517,6 @@ impl<'de> serde::Deserialize<'de> for BackupUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2843,11 +2623,6 @@ impl<'de> serde::Deserialize<'de> for EncryptionKey {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::GcpKmsEncryptionKey => {
-                            if gcp_kms_encryption_key__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gcpKmsEncryptionKey"),
-                                );
-                            }
                             gcp_kms_encryption_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2962,15 +2737,9 @@ impl<'de> serde::Deserialize<'de> for NamespacedName {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Namespace => {
-                            if namespace__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("namespace"));
-                            }
                             namespace__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3079,11 +2848,6 @@ impl<'de> serde::Deserialize<'de> for NamespacedNames {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NamespacedNames => {
-                            if namespaced_names__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("namespacedNames"),
-                                );
-                            }
                             namespaced_names__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3188,9 +2952,6 @@ impl<'de> serde::Deserialize<'de> for Namespaces {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Namespaces => {
-                            if namespaces__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("namespaces"));
-                            }
                             namespaces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3495,93 +3256,44 @@ impl<'de> serde::Deserialize<'de> for Restore {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Backup => {
-                            if backup__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backup"));
-                            }
                             backup__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RestoreConfig => {
-                            if restore_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("restoreConfig"),
-                                );
-                            }
                             restore_config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<restore::State>()? as i32);
                         }
                         GeneratedField::StateReason => {
-                            if state_reason__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateReason"),
-                                );
-                            }
                             state_reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CompleteTime => {
-                            if complete_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("completeTime"),
-                                );
-                            }
                             complete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ResourcesRestoredCount => {
-                            if resources_restored_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourcesRestoredCount"),
-                                );
-                            }
                             resources_restored_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3589,11 +3301,6 @@ impl<'de> serde::Deserialize<'de> for Restore {
                             );
                         }
                         GeneratedField::ResourcesExcludedCount => {
-                            if resources_excluded_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourcesExcludedCount"),
-                                );
-                            }
                             resources_excluded_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3601,11 +3308,6 @@ impl<'de> serde::Deserialize<'de> for Restore {
                             );
                         }
                         GeneratedField::ResourcesFailedCount => {
-                            if resources_failed_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourcesFailedCount"),
-                                );
-                            }
                             resources_failed_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3613,11 +3315,6 @@ impl<'de> serde::Deserialize<'de> for Restore {
                             );
                         }
                         GeneratedField::VolumesRestoredCount => {
-                            if volumes_restored_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("volumesRestoredCount"),
-                                );
-                            }
                             volumes_restored_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3625,9 +3322,6 @@ impl<'de> serde::Deserialize<'de> for Restore {
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3954,11 +3648,6 @@ impl<'de> serde::Deserialize<'de> for RestoreConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VolumeDataRestorePolicy => {
-                            if volume_data_restore_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("volumeDataRestorePolicy"),
-                                );
-                            }
                             volume_data_restore_policy__ = Some(
                                 map_
                                     .next_value::<restore_config::VolumeDataRestorePolicy>()?
@@ -4006,11 +3695,6 @@ impl<'de> serde::Deserialize<'de> for RestoreConfig {
                             cluster_resource_restore_scope__ = map_.next_value()?;
                         }
                         GeneratedField::SubstitutionRules => {
-                            if substitution_rules__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("substitutionRules"),
-                                );
-                            }
                             substitution_rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllNamespaces => {
@@ -4258,11 +3942,6 @@ impl<'de> serde::Deserialize<'de> for restore_config::ClusterResourceRestoreScop
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SelectedGroupKinds => {
-                            if selected_group_kinds__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("selectedGroupKinds"),
-                                );
-                            }
                             selected_group_kinds__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4391,19 +4070,9 @@ impl<'de> serde::Deserialize<'de> for restore_config::GroupKind {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceGroup => {
-                            if resource_group__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceGroup"),
-                                );
-                            }
                             resource_group__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceKind => {
-                            if resource_kind__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceKind"),
-                                );
-                            }
                             resource_kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4656,41 +4325,18 @@ impl<'de> serde::Deserialize<'de> for restore_config::SubstitutionRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TargetNamespaces => {
-                            if target_namespaces__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetNamespaces"),
-                                );
-                            }
                             target_namespaces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetGroupKinds => {
-                            if target_group_kinds__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetGroupKinds"),
-                                );
-                            }
                             target_group_kinds__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetJsonPath => {
-                            if target_json_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetJsonPath"),
-                                );
-                            }
                             target_json_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OriginalValuePattern => {
-                            if original_value_pattern__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("originalValuePattern"),
-                                );
-                            }
                             original_value_pattern__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NewValue => {
-                            if new_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("newValue"));
-                            }
                             new_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4899,9 +4545,6 @@ impl<'de> serde::Deserialize<'de> for RestoreCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5012,9 +4655,6 @@ impl<'de> serde::Deserialize<'de> for RestoreDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5122,9 +4762,6 @@ impl<'de> serde::Deserialize<'de> for RestoreEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5334,69 +4971,35 @@ impl<'de> serde::Deserialize<'de> for RestorePlan {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackupPlan => {
-                            if backup_plan__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backupPlan"));
-                            }
                             backup_plan__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RestoreConfig => {
-                            if restore_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("restoreConfig"),
-                                );
-                            }
                             restore_config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5516,9 +5119,6 @@ impl<'de> serde::Deserialize<'de> for RestorePlanCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5629,9 +5229,6 @@ impl<'de> serde::Deserialize<'de> for RestorePlanDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5742,9 +5339,6 @@ impl<'de> serde::Deserialize<'de> for RestorePlanEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5855,9 +5449,6 @@ impl<'de> serde::Deserialize<'de> for RestorePlanUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5968,9 +5559,6 @@ impl<'de> serde::Deserialize<'de> for RestoreUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

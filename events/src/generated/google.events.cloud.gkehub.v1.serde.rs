@@ -86,11 +86,6 @@ impl<'de> serde::Deserialize<'de> for ApplianceCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceLink => {
-                            if resource_link__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLink"),
-                                );
-                            }
                             resource_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -241,31 +236,15 @@ impl<'de> serde::Deserialize<'de> for Authority {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issuer => {
-                            if issuer__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issuer"));
-                            }
                             issuer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WorkloadIdentityPool => {
-                            if workload_identity_pool__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("workloadIdentityPool"),
-                                );
-                            }
                             workload_identity_pool__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IdentityProvider => {
-                            if identity_provider__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("identityProvider"),
-                                );
-                            }
                             identity_provider__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OidcJwks => {
-                            if oidc_jwks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("oidcJwks"));
-                            }
                             oidc_jwks__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -378,9 +357,6 @@ impl<'de> serde::Deserialize<'de> for CommonFeatureState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -487,11 +463,6 @@ impl<'de> serde::Deserialize<'de> for EdgeCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceLink => {
-                            if resource_link__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLink"),
-                                );
-                            }
                             resource_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -693,67 +664,34 @@ impl<'de> serde::Deserialize<'de> for Feature {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::ResourceState => {
-                            if resource_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceState"),
-                                );
-                            }
                             resource_state__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::MembershipStates => {
-                            if membership_states__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("membershipStates"),
-                                );
-                            }
                             membership_states__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ScopeStates => {
-                            if scope_states__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scopeStates"),
-                                );
-                            }
                             scope_states__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -871,9 +809,6 @@ impl<'de> serde::Deserialize<'de> for FeatureCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -981,9 +916,6 @@ impl<'de> serde::Deserialize<'de> for FeatureDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1089,9 +1021,6 @@ impl<'de> serde::Deserialize<'de> for FeatureEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1206,9 +1135,6 @@ impl<'de> serde::Deserialize<'de> for FeatureResourceState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<feature_resource_state::State>()? as i32,
                             );
@@ -1427,25 +1353,14 @@ impl<'de> serde::Deserialize<'de> for FeatureState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<feature_state::Code>()? as i32,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1630,9 +1545,6 @@ impl<'de> serde::Deserialize<'de> for FeatureUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1755,19 +1667,9 @@ impl<'de> serde::Deserialize<'de> for GkeCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceLink => {
-                            if resource_link__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLink"),
-                                );
-                            }
                             resource_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterMissing => {
-                            if cluster_missing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterMissing"),
-                                );
-                            }
                             cluster_missing__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1953,17 +1855,9 @@ impl<'de> serde::Deserialize<'de> for KubernetesMetadata {
                             kubernetes_api_server_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NodeProviderId => {
-                            if node_provider_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("nodeProviderId"),
-                                );
-                            }
                             node_provider_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NodeCount => {
-                            if node_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeCount"));
-                            }
                             node_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1971,9 +1865,6 @@ impl<'de> serde::Deserialize<'de> for KubernetesMetadata {
                             );
                         }
                         GeneratedField::VcpuCount => {
-                            if vcpu_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vcpuCount"));
-                            }
                             vcpu_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1981,9 +1872,6 @@ impl<'de> serde::Deserialize<'de> for KubernetesMetadata {
                             );
                         }
                         GeneratedField::MemoryMb => {
-                            if memory_mb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("memoryMb"));
-                            }
                             memory_mb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1991,9 +1879,6 @@ impl<'de> serde::Deserialize<'de> for KubernetesMetadata {
                             );
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2137,27 +2022,12 @@ impl<'de> serde::Deserialize<'de> for KubernetesResource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MembershipResources => {
-                            if membership_resources__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("membershipResources"),
-                                );
-                            }
                             membership_resources__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConnectResources => {
-                            if connect_resources__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("connectResources"),
-                                );
-                            }
                             connect_resources__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceOptions => {
-                            if resource_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceOptions"),
-                                );
-                            }
                             resource_options__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2396,75 +2266,38 @@ impl<'de> serde::Deserialize<'de> for Membership {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExternalId => {
-                            if external_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("externalId"));
-                            }
                             external_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LastConnectionTime => {
-                            if last_connection_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastConnectionTime"),
-                                );
-                            }
                             last_connection_time__ = map_.next_value()?;
                         }
                         GeneratedField::UniqueId => {
-                            if unique_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uniqueId"));
-                            }
                             unique_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Authority => {
-                            if authority__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("authority"));
-                            }
                             authority__ = map_.next_value()?;
                         }
                         GeneratedField::Endpoint => {
@@ -2670,39 +2503,21 @@ impl<'de> serde::Deserialize<'de> for MembershipBinding {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::Scope => {
@@ -2835,9 +2650,6 @@ impl<'de> serde::Deserialize<'de> for MembershipBindingCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2948,9 +2760,6 @@ impl<'de> serde::Deserialize<'de> for MembershipBindingDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3061,9 +2870,6 @@ impl<'de> serde::Deserialize<'de> for MembershipBindingEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3178,9 +2984,6 @@ impl<'de> serde::Deserialize<'de> for MembershipBindingLifecycleState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_
                                     .next_value::<membership_binding_lifecycle_state::Code>()?
@@ -3380,9 +3183,6 @@ impl<'de> serde::Deserialize<'de> for MembershipBindingUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3493,9 +3293,6 @@ impl<'de> serde::Deserialize<'de> for MembershipCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3606,9 +3403,6 @@ impl<'de> serde::Deserialize<'de> for MembershipDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3798,27 +3592,12 @@ impl<'de> serde::Deserialize<'de> for MembershipEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KubernetesMetadata => {
-                            if kubernetes_metadata__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kubernetesMetadata"),
-                                );
-                            }
                             kubernetes_metadata__ = map_.next_value()?;
                         }
                         GeneratedField::KubernetesResource => {
-                            if kubernetes_resource__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kubernetesResource"),
-                                );
-                            }
                             kubernetes_resource__ = map_.next_value()?;
                         }
                         GeneratedField::GoogleManaged => {
-                            if google_managed__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("googleManaged"),
-                                );
-                            }
                             google_managed__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GkeCluster => {
@@ -3977,9 +3756,6 @@ impl<'de> serde::Deserialize<'de> for MembershipEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4090,9 +3866,6 @@ impl<'de> serde::Deserialize<'de> for MembershipFeatureState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4202,9 +3975,6 @@ impl<'de> serde::Deserialize<'de> for MembershipState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<membership_state::Code>()? as i32,
                             );
@@ -4403,9 +4173,6 @@ impl<'de> serde::Deserialize<'de> for MembershipUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4529,19 +4296,9 @@ impl<'de> serde::Deserialize<'de> for MultiCloudCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceLink => {
-                            if resource_link__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLink"),
-                                );
-                            }
                             resource_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterMissing => {
-                            if cluster_missing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterMissing"),
-                                );
-                            }
                             cluster_missing__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4695,35 +4452,15 @@ impl<'de> serde::Deserialize<'de> for OnPremCluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceLink => {
-                            if resource_link__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceLink"),
-                                );
-                            }
                             resource_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterMissing => {
-                            if cluster_missing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterMissing"),
-                                );
-                            }
                             cluster_missing__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AdminCluster => {
-                            if admin_cluster__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("adminCluster"),
-                                );
-                            }
                             admin_cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterType => {
-                            if cluster_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterType"),
-                                );
-                            }
                             cluster_type__ = Some(
                                 map_.next_value::<on_prem_cluster::ClusterType>()? as i32,
                             );
@@ -4930,17 +4667,9 @@ impl<'de> serde::Deserialize<'de> for ResourceManifest {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Manifest => {
-                            if manifest__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("manifest"));
-                            }
                             manifest__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterScoped => {
-                            if cluster_scoped__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterScoped"),
-                                );
-                            }
                             cluster_scoped__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5078,23 +4807,12 @@ impl<'de> serde::Deserialize<'de> for ResourceOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ConnectVersion => {
-                            if connect_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("connectVersion"),
-                                );
-                            }
                             connect_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::V1beta1Crd => {
-                            if v1beta1_crd__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("v1beta1Crd"));
-                            }
                             v1beta1_crd__ = Some(map_.next_value()?);
                         }
                         GeneratedField::K8sVersion => {
-                            if k8s_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("k8sVersion"));
-                            }
                             k8s_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5259,39 +4977,21 @@ impl<'de> serde::Deserialize<'de> for Scope {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5402,9 +5102,6 @@ impl<'de> serde::Deserialize<'de> for ScopeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5508,9 +5205,6 @@ impl<'de> serde::Deserialize<'de> for ScopeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5614,9 +5308,6 @@ impl<'de> serde::Deserialize<'de> for ScopeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5722,9 +5413,6 @@ impl<'de> serde::Deserialize<'de> for ScopeFeatureState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5836,9 +5524,6 @@ impl<'de> serde::Deserialize<'de> for ScopeLifecycleState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<scope_lifecycle_state::Code>()? as i32,
                             );

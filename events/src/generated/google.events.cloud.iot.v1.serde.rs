@@ -84,9 +84,6 @@ impl<'de> serde::Deserialize<'de> for CreateDeviceEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -195,9 +192,6 @@ impl<'de> serde::Deserialize<'de> for CreateDeviceRegistryEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -303,9 +297,6 @@ impl<'de> serde::Deserialize<'de> for DeleteDeviceEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -414,9 +405,6 @@ impl<'de> serde::Deserialize<'de> for DeleteDeviceRegistryEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -713,21 +701,12 @@ impl<'de> serde::Deserialize<'de> for Device {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumId => {
-                            if num_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("numId"));
-                            }
                             num_id__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -735,107 +714,47 @@ impl<'de> serde::Deserialize<'de> for Device {
                             );
                         }
                         GeneratedField::Credentials => {
-                            if credentials__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("credentials"),
-                                );
-                            }
                             credentials__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LastHeartbeatTime => {
-                            if last_heartbeat_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastHeartbeatTime"),
-                                );
-                            }
                             last_heartbeat_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastEventTime => {
-                            if last_event_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastEventTime"),
-                                );
-                            }
                             last_event_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastStateTime => {
-                            if last_state_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastStateTime"),
-                                );
-                            }
                             last_state_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastConfigAckTime => {
-                            if last_config_ack_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastConfigAckTime"),
-                                );
-                            }
                             last_config_ack_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastConfigSendTime => {
-                            if last_config_send_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastConfigSendTime"),
-                                );
-                            }
                             last_config_send_time__ = map_.next_value()?;
                         }
                         GeneratedField::Blocked => {
-                            if blocked__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("blocked"));
-                            }
                             blocked__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LastErrorTime => {
-                            if last_error_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastErrorTime"),
-                                );
-                            }
                             last_error_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastErrorStatus => {
-                            if last_error_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastErrorStatus"),
-                                );
-                            }
                             last_error_status__ = map_.next_value()?;
                         }
                         GeneratedField::Config => {
-                            if config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("config"));
-                            }
                             config__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = map_.next_value()?;
                         }
                         GeneratedField::LogLevel => {
-                            if log_level__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logLevel"));
-                            }
                             log_level__ = Some(map_.next_value::<LogLevel>()? as i32);
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::GatewayConfig => {
-                            if gateway_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gatewayConfig"),
-                                );
-                            }
                             gateway_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1009,9 +928,6 @@ impl<'de> serde::Deserialize<'de> for DeviceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1019,25 +935,12 @@ impl<'de> serde::Deserialize<'de> for DeviceConfig {
                             );
                         }
                         GeneratedField::CloudUpdateTime => {
-                            if cloud_update_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cloudUpdateTime"),
-                                );
-                            }
                             cloud_update_time__ = map_.next_value()?;
                         }
                         GeneratedField::DeviceAckTime => {
-                            if device_ack_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deviceAckTime"),
-                                );
-                            }
                             device_ack_time__ = map_.next_value()?;
                         }
                         GeneratedField::BinaryData => {
-                            if binary_data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("binaryData"));
-                            }
                             binary_data__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -1169,11 +1072,6 @@ impl<'de> serde::Deserialize<'de> for DeviceCredential {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExpirationTime => {
-                            if expiration_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("expirationTime"),
-                                );
-                            }
                             expiration_time__ = map_.next_value()?;
                         }
                         GeneratedField::PublicKey => {
@@ -1287,9 +1185,6 @@ impl<'de> serde::Deserialize<'de> for DeviceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1487,15 +1382,9 @@ impl<'de> serde::Deserialize<'de> for DeviceRegistry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EventNotificationConfigs => {
@@ -1509,37 +1398,18 @@ impl<'de> serde::Deserialize<'de> for DeviceRegistry {
                             event_notification_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StateNotificationConfig => {
-                            if state_notification_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateNotificationConfig"),
-                                );
-                            }
                             state_notification_config__ = map_.next_value()?;
                         }
                         GeneratedField::MqttConfig => {
-                            if mqtt_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mqttConfig"));
-                            }
                             mqtt_config__ = map_.next_value()?;
                         }
                         GeneratedField::HttpConfig => {
-                            if http_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpConfig"));
-                            }
                             http_config__ = map_.next_value()?;
                         }
                         GeneratedField::LogLevel => {
-                            if log_level__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logLevel"));
-                            }
                             log_level__ = Some(map_.next_value::<LogLevel>()? as i32);
                         }
                         GeneratedField::Credentials => {
-                            if credentials__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("credentials"),
-                                );
-                            }
                             credentials__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1676,15 +1546,9 @@ impl<'de> serde::Deserialize<'de> for DeviceState {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::BinaryData => {
-                            if binary_data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("binaryData"));
-                            }
                             binary_data__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -1818,19 +1682,9 @@ impl<'de> serde::Deserialize<'de> for EventNotificationConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SubfolderMatches => {
-                            if subfolder_matches__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("subfolderMatches"),
-                                );
-                            }
                             subfolder_matches__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PubsubTopicName => {
-                            if pubsub_topic_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubTopicName"),
-                                );
-                            }
                             pubsub_topic_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2078,39 +1932,19 @@ impl<'de> serde::Deserialize<'de> for GatewayConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::GatewayType => {
-                            if gateway_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gatewayType"),
-                                );
-                            }
                             gateway_type__ = Some(
                                 map_.next_value::<GatewayType>()? as i32,
                             );
                         }
                         GeneratedField::GatewayAuthMethod => {
-                            if gateway_auth_method__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gatewayAuthMethod"),
-                                );
-                            }
                             gateway_auth_method__ = Some(
                                 map_.next_value::<GatewayAuthMethod>()? as i32,
                             );
                         }
                         GeneratedField::LastAccessedGatewayId => {
-                            if last_accessed_gateway_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastAccessedGatewayId"),
-                                );
-                            }
                             last_accessed_gateway_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LastAccessedGatewayTime => {
-                            if last_accessed_gateway_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastAccessedGatewayTime"),
-                                );
-                            }
                             last_accessed_gateway_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2298,11 +2132,6 @@ impl<'de> serde::Deserialize<'de> for HttpConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HttpEnabledState => {
-                            if http_enabled_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("httpEnabledState"),
-                                );
-                            }
                             http_enabled_state__ = Some(
                                 map_.next_value::<HttpState>()? as i32,
                             );
@@ -2575,11 +2404,6 @@ impl<'de> serde::Deserialize<'de> for MqttConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MqttEnabledState => {
-                            if mqtt_enabled_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mqttEnabledState"),
-                                );
-                            }
                             mqtt_enabled_state__ = Some(
                                 map_.next_value::<MqttState>()? as i32,
                             );
@@ -2793,27 +2617,14 @@ impl<'de> serde::Deserialize<'de> for PublicKeyCertificate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Format => {
-                            if format__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("format"));
-                            }
                             format__ = Some(
                                 map_.next_value::<PublicKeyCertificateFormat>()? as i32,
                             );
                         }
                         GeneratedField::Certificate => {
-                            if certificate__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("certificate"),
-                                );
-                            }
                             certificate__ = Some(map_.next_value()?);
                         }
                         GeneratedField::X509Details => {
-                            if x509_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("x509Details"),
-                                );
-                            }
                             x509_details__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3016,17 +2827,11 @@ impl<'de> serde::Deserialize<'de> for PublicKeyCredential {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Format => {
-                            if format__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("format"));
-                            }
                             format__ = Some(
                                 map_.next_value::<PublicKeyFormat>()? as i32,
                             );
                         }
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3336,9 +3141,6 @@ impl<'de> serde::Deserialize<'de> for RegistryEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3451,11 +3253,6 @@ impl<'de> serde::Deserialize<'de> for StateNotificationConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PubsubTopicName => {
-                            if pubsub_topic_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubTopicName"),
-                                );
-                            }
                             pubsub_topic_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3561,9 +3358,6 @@ impl<'de> serde::Deserialize<'de> for UpdateDeviceEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3672,9 +3466,6 @@ impl<'de> serde::Deserialize<'de> for UpdateDeviceRegistryEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3844,43 +3635,21 @@ impl<'de> serde::Deserialize<'de> for X509CertificateDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issuer => {
-                            if issuer__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issuer"));
-                            }
                             issuer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subject => {
-                            if subject__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subject"));
-                            }
                             subject__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExpiryTime => {
-                            if expiry_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expiryTime"));
-                            }
                             expiry_time__ = map_.next_value()?;
                         }
                         GeneratedField::SignatureAlgorithm => {
-                            if signature_algorithm__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("signatureAlgorithm"),
-                                );
-                            }
                             signature_algorithm__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PublicKeyType => {
-                            if public_key_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("publicKeyType"),
-                                );
-                            }
                             public_key_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -298,45 +298,23 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AuthorizedNetwork => {
-                            if authorized_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authorizedNetwork"),
-                                );
-                            }
                             authorized_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zones => {
-                            if zones__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zones"));
-                            }
                             zones__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NodeCount => {
-                            if node_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeCount"));
-                            }
                             node_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -344,91 +322,41 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::NodeConfig => {
-                            if node_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeConfig"));
-                            }
                             node_config__ = map_.next_value()?;
                         }
                         GeneratedField::MemcacheVersion => {
-                            if memcache_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memcacheVersion"),
-                                );
-                            }
                             memcache_version__ = Some(
                                 map_.next_value::<MemcacheVersion>()? as i32,
                             );
                         }
                         GeneratedField::Parameters => {
-                            if parameters__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parameters"));
-                            }
                             parameters__ = map_.next_value()?;
                         }
                         GeneratedField::MemcacheNodes => {
-                            if memcache_nodes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memcacheNodes"),
-                                );
-                            }
                             memcache_nodes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::MemcacheFullVersion => {
-                            if memcache_full_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memcacheFullVersion"),
-                                );
-                            }
                             memcache_full_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InstanceMessages => {
-                            if instance_messages__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("instanceMessages"),
-                                );
-                            }
                             instance_messages__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiscoveryEndpoint => {
-                            if discovery_endpoint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("discoveryEndpoint"),
-                                );
-                            }
                             discovery_endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaintenancePolicy => {
-                            if maintenance_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenancePolicy"),
-                                );
-                            }
                             maintenance_policy__ = map_.next_value()?;
                         }
                         GeneratedField::MaintenanceSchedule => {
-                            if maintenance_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenanceSchedule"),
-                                );
-                            }
                             maintenance_schedule__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -569,18 +497,12 @@ impl<'de> serde::Deserialize<'de> for instance::InstanceMessage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<instance::instance_message::Code>()?
                                     as i32,
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -819,35 +741,20 @@ impl<'de> serde::Deserialize<'de> for instance::Node {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NodeId => {
-                            if node_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeId"));
-                            }
                             node_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<instance::node::State>()? as i32,
                             );
                         }
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -855,9 +762,6 @@ impl<'de> serde::Deserialize<'de> for instance::Node {
                             );
                         }
                         GeneratedField::Parameters => {
-                            if parameters__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parameters"));
-                            }
                             parameters__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1072,9 +976,6 @@ impl<'de> serde::Deserialize<'de> for instance::NodeConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CpuCount => {
-                            if cpu_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cpuCount"));
-                            }
                             cpu_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1082,11 +983,6 @@ impl<'de> serde::Deserialize<'de> for instance::NodeConfig {
                             );
                         }
                         GeneratedField::MemorySizeMb => {
-                            if memory_size_mb__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memorySizeMb"),
-                                );
-                            }
                             memory_size_mb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1290,9 +1186,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1403,9 +1296,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1513,9 +1403,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1626,9 +1513,6 @@ impl<'de> serde::Deserialize<'de> for InstanceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1781,31 +1665,15 @@ impl<'de> serde::Deserialize<'de> for MaintenancePolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WeeklyMaintenanceWindow => {
-                            if weekly_maintenance_window__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("weeklyMaintenanceWindow"),
-                                );
-                            }
                             weekly_maintenance_window__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1947,23 +1815,12 @@ impl<'de> serde::Deserialize<'de> for MaintenanceSchedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::ScheduleDeadlineTime => {
-                            if schedule_deadline_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scheduleDeadlineTime"),
-                                );
-                            }
                             schedule_deadline_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2085,15 +1942,9 @@ impl<'de> serde::Deserialize<'de> for MemcacheParameters {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Params => {
-                            if params__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("params"));
-                            }
                             params__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2300,9 +2151,6 @@ impl<'de> serde::Deserialize<'de> for WeeklyMaintenanceWindow {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Day => {
-                            if day__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("day"));
-                            }
                             day__ = Some(
                                 map_
                                     .next_value::<
@@ -2311,15 +2159,9 @@ impl<'de> serde::Deserialize<'de> for WeeklyMaintenanceWindow {
                             );
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::Duration => {
-                            if duration__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("duration"));
-                            }
                             duration__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -117,27 +117,14 @@ impl<'de> serde::Deserialize<'de> for AuxiliaryVersionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConfigOverrides => {
-                            if config_overrides__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("configOverrides"),
-                                );
-                            }
                             config_overrides__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::NetworkConfig => {
-                            if network_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkConfig"),
-                                );
-                            }
                             network_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -262,17 +249,9 @@ impl<'de> serde::Deserialize<'de> for BackendMetastore {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MetastoreType => {
-                            if metastore_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("metastoreType"),
-                                );
-                            }
                             metastore_type__ = Some(
                                 map_.next_value::<backend_metastore::MetastoreType>()?
                                     as i32,
@@ -529,51 +508,24 @@ impl<'de> serde::Deserialize<'de> for Backup {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<backup::State>()? as i32);
                         }
                         GeneratedField::ServiceRevision => {
-                            if service_revision__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceRevision"),
-                                );
-                            }
                             service_revision__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RestoringServices => {
-                            if restoring_services__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("restoringServices"),
-                                );
-                            }
                             restoring_services__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -776,9 +728,6 @@ impl<'de> serde::Deserialize<'de> for BackupCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -887,9 +836,6 @@ impl<'de> serde::Deserialize<'de> for BackupDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -993,9 +939,6 @@ impl<'de> serde::Deserialize<'de> for BackupEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1263,9 +1206,6 @@ impl<'de> serde::Deserialize<'de> for EncryptionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KmsKey => {
-                            if kms_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKey"));
-                            }
                             kms_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1481,43 +1421,23 @@ impl<'de> serde::Deserialize<'de> for Federation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackendMetastores => {
-                            if backend_metastores__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backendMetastores"),
-                                );
-                            }
                             backend_metastores__ = Some(
                                 map_
                                     .next_value::<
@@ -1532,33 +1452,17 @@ impl<'de> serde::Deserialize<'de> for Federation {
                             );
                         }
                         GeneratedField::EndpointUri => {
-                            if endpoint_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointUri"),
-                                );
-                            }
                             endpoint_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<federation::State>()? as i32,
                             );
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1764,9 +1668,6 @@ impl<'de> serde::Deserialize<'de> for FederationCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1877,9 +1778,6 @@ impl<'de> serde::Deserialize<'de> for FederationDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1990,9 +1888,6 @@ impl<'de> serde::Deserialize<'de> for FederationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2103,9 +1998,6 @@ impl<'de> serde::Deserialize<'de> for FederationUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2257,35 +2149,17 @@ impl<'de> serde::Deserialize<'de> for HiveMetastoreConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConfigOverrides => {
-                            if config_overrides__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("configOverrides"),
-                                );
-                            }
                             config_overrides__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::KerberosConfig => {
-                            if kerberos_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kerberosConfig"),
-                                );
-                            }
                             kerberos_config__ = map_.next_value()?;
                         }
                         GeneratedField::AuxiliaryVersions => {
-                            if auxiliary_versions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("auxiliaryVersions"),
-                                );
-                            }
                             auxiliary_versions__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2421,23 +2295,12 @@ impl<'de> serde::Deserialize<'de> for KerberosConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Keytab => {
-                            if keytab__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("keytab"));
-                            }
                             keytab__ = map_.next_value()?;
                         }
                         GeneratedField::Principal => {
-                            if principal__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("principal"));
-                            }
                             principal__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Krb5ConfigGcsUri => {
-                            if krb5_config_gcs_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("krb5ConfigGcsUri"),
-                                );
-                            }
                             krb5_config_gcs_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2570,15 +2433,9 @@ impl<'de> serde::Deserialize<'de> for MaintenanceWindow {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HourOfDay => {
-                            if hour_of_day__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hourOfDay"));
-                            }
                             hour_of_day__ = map_.next_value()?;
                         }
                         GeneratedField::DayOfWeek => {
-                            if day_of_week__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dayOfWeek"));
-                            }
                             day_of_week__ = Some(
                                 map_
                                     .next_value::<
@@ -2752,31 +2609,17 @@ impl<'de> serde::Deserialize<'de> for MetadataExport {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<metadata_export::State>()? as i32,
                             );
                         }
                         GeneratedField::DatabaseDumpType => {
-                            if database_dump_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseDumpType"),
-                                );
-                            }
                             database_dump_type__ = Some(
                                 map_.next_value::<database_dump_spec::Type>()? as i32,
                             );
@@ -3061,41 +2904,21 @@ impl<'de> serde::Deserialize<'de> for MetadataImport {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<metadata_import::State>()? as i32,
                             );
@@ -3273,11 +3096,6 @@ impl<'de> serde::Deserialize<'de> for metadata_import::DatabaseDump {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DatabaseType => {
-                            if database_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseType"),
-                                );
-                            }
                             database_type__ = Some(
                                 map_
                                     .next_value::<
@@ -3286,23 +3104,12 @@ impl<'de> serde::Deserialize<'de> for metadata_import::DatabaseDump {
                             );
                         }
                         GeneratedField::GcsUri => {
-                            if gcs_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gcsUri"));
-                            }
                             gcs_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceDatabase => {
-                            if source_database__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceDatabase"),
-                                );
-                            }
                             source_database__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<database_dump_spec::Type>()? as i32,
                             );
@@ -3574,9 +3381,6 @@ impl<'de> serde::Deserialize<'de> for MetadataImportCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3687,9 +3491,6 @@ impl<'de> serde::Deserialize<'de> for MetadataImportEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3800,9 +3601,6 @@ impl<'de> serde::Deserialize<'de> for MetadataImportUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3924,17 +3722,9 @@ impl<'de> serde::Deserialize<'de> for MetadataManagementActivity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MetadataExports => {
-                            if metadata_exports__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("metadataExports"),
-                                );
-                            }
                             metadata_exports__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Restores => {
-                            if restores__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("restores"));
-                            }
                             restores__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4041,9 +3831,6 @@ impl<'de> serde::Deserialize<'de> for NetworkConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Consumers => {
-                            if consumers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("consumers"));
-                            }
                             consumers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4169,11 +3956,6 @@ impl<'de> serde::Deserialize<'de> for network_config::Consumer {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EndpointUri => {
-                            if endpoint_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointUri"),
-                                );
-                            }
                             endpoint_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnetwork => {
@@ -4346,41 +4128,23 @@ impl<'de> serde::Deserialize<'de> for Restore {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<restore::State>()? as i32);
                         }
                         GeneratedField::Backup => {
-                            if backup__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backup"));
-                            }
                             backup__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<restore::RestoreType>()? as i32,
                             );
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5260,49 +5024,26 @@ impl<'de> serde::Deserialize<'de> for Service {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EndpointUri => {
-                            if endpoint_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointUri"),
-                                );
-                            }
                             endpoint_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5310,45 +5051,21 @@ impl<'de> serde::Deserialize<'de> for Service {
                             );
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<service::State>()? as i32);
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ArtifactGcsUri => {
-                            if artifact_gcs_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("artifactGcsUri"),
-                                );
-                            }
                             artifact_gcs_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tier => {
-                            if tier__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tier"));
-                            }
                             tier__ = Some(map_.next_value::<service::Tier>()? as i32);
                         }
                         GeneratedField::MaintenanceWindow => {
-                            if maintenance_window__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenanceWindow"),
-                                );
-                            }
                             maintenance_window__ = map_.next_value()?;
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MetadataManagementActivity => {
@@ -5362,55 +5079,25 @@ impl<'de> serde::Deserialize<'de> for Service {
                             metadata_management_activity__ = map_.next_value()?;
                         }
                         GeneratedField::ReleaseChannel => {
-                            if release_channel__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("releaseChannel"),
-                                );
-                            }
                             release_channel__ = Some(
                                 map_.next_value::<service::ReleaseChannel>()? as i32,
                             );
                         }
                         GeneratedField::EncryptionConfig => {
-                            if encryption_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionConfig"),
-                                );
-                            }
                             encryption_config__ = map_.next_value()?;
                         }
                         GeneratedField::NetworkConfig => {
-                            if network_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkConfig"),
-                                );
-                            }
                             network_config__ = map_.next_value()?;
                         }
                         GeneratedField::DatabaseType => {
-                            if database_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("databaseType"),
-                                );
-                            }
                             database_type__ = Some(
                                 map_.next_value::<service::DatabaseType>()? as i32,
                             );
                         }
                         GeneratedField::TelemetryConfig => {
-                            if telemetry_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("telemetryConfig"),
-                                );
-                            }
                             telemetry_config__ = map_.next_value()?;
                         }
                         GeneratedField::ScalingConfig => {
-                            if scaling_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scalingConfig"),
-                                );
-                            }
                             scaling_config__ = map_.next_value()?;
                         }
                         GeneratedField::HiveMetastoreConfig => {
@@ -5864,9 +5551,6 @@ impl<'de> serde::Deserialize<'de> for ServiceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5977,9 +5661,6 @@ impl<'de> serde::Deserialize<'de> for ServiceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6087,9 +5768,6 @@ impl<'de> serde::Deserialize<'de> for ServiceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6200,9 +5878,6 @@ impl<'de> serde::Deserialize<'de> for ServiceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6312,9 +5987,6 @@ impl<'de> serde::Deserialize<'de> for TelemetryConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LogFormat => {
-                            if log_format__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("logFormat"));
-                            }
                             log_format__ = Some(
                                 map_.next_value::<telemetry_config::LogFormat>()? as i32,
                             );

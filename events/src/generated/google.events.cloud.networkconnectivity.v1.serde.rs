@@ -249,57 +249,29 @@ impl<'de> serde::Deserialize<'de> for Hub {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UniqueId => {
-                            if unique_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uniqueId"));
-                            }
                             unique_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::RoutingVpcs => {
-                            if routing_vpcs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("routingVpcs"),
-                                );
-                            }
                             routing_vpcs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -417,9 +389,6 @@ impl<'de> serde::Deserialize<'de> for HubCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -528,9 +497,6 @@ impl<'de> serde::Deserialize<'de> for HubDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -639,9 +605,6 @@ impl<'de> serde::Deserialize<'de> for HubEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -750,9 +713,6 @@ impl<'de> serde::Deserialize<'de> for HubUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -964,23 +924,12 @@ impl<'de> serde::Deserialize<'de> for LinkedInterconnectAttachments {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uris => {
-                            if uris__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uris"));
-                            }
                             uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SiteToSiteDataTransfer => {
-                            if site_to_site_data_transfer__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("siteToSiteDataTransfer"),
-                                );
-                            }
                             site_to_site_data_transfer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VpcNetwork => {
-                            if vpc_network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpcNetwork"));
-                            }
                             vpc_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1126,23 +1075,12 @@ impl<'de> serde::Deserialize<'de> for LinkedRouterApplianceInstances {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Instances => {
-                            if instances__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instances"));
-                            }
                             instances__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SiteToSiteDataTransfer => {
-                            if site_to_site_data_transfer__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("siteToSiteDataTransfer"),
-                                );
-                            }
                             site_to_site_data_transfer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VpcNetwork => {
-                            if vpc_network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpcNetwork"));
-                            }
                             vpc_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1288,23 +1226,12 @@ impl<'de> serde::Deserialize<'de> for LinkedVpnTunnels {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uris => {
-                            if uris__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uris"));
-                            }
                             uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SiteToSiteDataTransfer => {
-                            if site_to_site_data_transfer__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("siteToSiteDataTransfer"),
-                                );
-                            }
                             site_to_site_data_transfer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VpcNetwork => {
-                            if vpc_network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vpcNetwork"));
-                            }
                             vpc_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1434,17 +1361,9 @@ impl<'de> serde::Deserialize<'de> for RouterApplianceInstance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VirtualMachine => {
-                            if virtual_machine__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("virtualMachine"),
-                                );
-                            }
                             virtual_machine__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IpAddress => {
-                            if ip_address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipAddress"));
-                            }
                             ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1578,9 +1497,6 @@ impl<'de> serde::Deserialize<'de> for RoutingVpc {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RequiredForNewSiteToSiteDataTransferSpokes => {
@@ -1785,53 +1701,26 @@ impl<'de> serde::Deserialize<'de> for ServiceClass {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceClass => {
-                            if service_class__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceClass"),
-                                );
-                            }
                             service_class__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceConnectionMaps => {
-                            if service_connection_maps__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceConnectionMaps"),
-                                );
-                            }
                             service_connection_maps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1949,9 +1838,6 @@ impl<'de> serde::Deserialize<'de> for ServiceClassDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2062,9 +1948,6 @@ impl<'de> serde::Deserialize<'de> for ServiceClassEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2175,9 +2058,6 @@ impl<'de> serde::Deserialize<'de> for ServiceClassUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2421,87 +2301,40 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionMap {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceClass => {
-                            if service_class__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceClass"),
-                                );
-                            }
                             service_class__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceClassUri => {
-                            if service_class_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceClassUri"),
-                                );
-                            }
                             service_class_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Infrastructure => {
-                            if infrastructure__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("infrastructure"),
-                                );
-                            }
                             infrastructure__ = Some(
                                 map_.next_value::<Infrastructure>()? as i32,
                             );
                         }
                         GeneratedField::ProducerPscConfigs => {
-                            if producer_psc_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("producerPscConfigs"),
-                                );
-                            }
                             producer_psc_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConsumerPscConfigs => {
-                            if consumer_psc_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumerPscConfigs"),
-                                );
-                            }
                             consumer_psc_configs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConsumerPscConnections => {
-                            if consumer_psc_connections__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumerPscConnections"),
-                                );
-                            }
                             consumer_psc_connections__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2665,29 +2498,15 @@ impl<'de> serde::Deserialize<'de> for service_connection_map::ConsumerPscConfig 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableGlobalAccess => {
-                            if disable_global_access__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableGlobalAccess"),
-                                );
-                            }
                             disable_global_access__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_
                                     .next_value::<
@@ -3013,17 +2832,9 @@ impl<'de> serde::Deserialize<'de> for service_connection_map::ConsumerPscConnect
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAttachmentUri => {
-                            if service_attachment_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAttachmentUri"),
-                                );
-                            }
                             service_attachment_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_
                                     .next_value::<
@@ -3032,59 +2843,29 @@ impl<'de> serde::Deserialize<'de> for service_connection_map::ConsumerPscConnect
                             );
                         }
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PscConnectionId => {
-                            if psc_connection_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pscConnectionId"),
-                                );
-                            }
                             psc_connection_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ip => {
-                            if ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ip"));
-                            }
                             ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ErrorType => {
-                            if error_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errorType"));
-                            }
                             error_type__ = Some(
                                 map_.next_value::<ConnectionErrorType>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::GceOperation => {
-                            if gce_operation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gceOperation"),
-                                );
-                            }
                             gce_operation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ForwardingRule => {
-                            if forwarding_rule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("forwardingRule"),
-                                );
-                            }
                             forwarding_rule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3311,11 +3092,6 @@ impl<'de> serde::Deserialize<'de> for service_connection_map::ProducerPscConfig 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAttachmentUri => {
-                            if service_attachment_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAttachmentUri"),
-                                );
-                            }
                             service_attachment_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3426,9 +3202,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionMapCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3539,9 +3312,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionMapDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3652,9 +3422,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionMapEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3765,9 +3532,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionMapUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3987,75 +3751,37 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceClass => {
-                            if service_class__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceClass"),
-                                );
-                            }
                             service_class__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Infrastructure => {
-                            if infrastructure__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("infrastructure"),
-                                );
-                            }
                             infrastructure__ = Some(
                                 map_.next_value::<Infrastructure>()? as i32,
                             );
                         }
                         GeneratedField::PscConfig => {
-                            if psc_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pscConfig"));
-                            }
                             psc_config__ = map_.next_value()?;
                         }
                         GeneratedField::PscConnections => {
-                            if psc_connections__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pscConnections"),
-                                );
-                            }
                             psc_connections__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4186,17 +3912,9 @@ impl<'de> serde::Deserialize<'de> for service_connection_policy::PscConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Subnetworks => {
-                            if subnetworks__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("subnetworks"),
-                                );
-                            }
                             subnetworks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Limit => {
-                            if limit__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("limit"));
-                            }
                             limit__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -4418,66 +4136,32 @@ impl<'de> serde::Deserialize<'de> for service_connection_policy::PscConnection {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<service_connection_policy::State>()?
                                     as i32,
                             );
                         }
                         GeneratedField::ConsumerForwardingRule => {
-                            if consumer_forwarding_rule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumerForwardingRule"),
-                                );
-                            }
                             consumer_forwarding_rule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConsumerAddress => {
-                            if consumer_address__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumerAddress"),
-                                );
-                            }
                             consumer_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ErrorType => {
-                            if error_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errorType"));
-                            }
                             error_type__ = Some(
                                 map_.next_value::<ConnectionErrorType>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::GceOperation => {
-                            if gce_operation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gceOperation"),
-                                );
-                            }
                             gce_operation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConsumerTargetProject => {
-                            if consumer_target_project__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumerTargetProject"),
-                                );
-                            }
                             consumer_target_project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PscConnectionId => {
-                            if psc_connection_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pscConnectionId"),
-                                );
-                            }
                             psc_connection_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4682,9 +4366,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionPolicyCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4795,9 +4476,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionPolicyDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4908,9 +4586,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionPolicyEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5021,9 +4696,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionPolicyUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5192,43 +4864,23 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionToken {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5344,9 +4996,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionTokenCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5457,9 +5106,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionTokenDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5570,9 +5216,6 @@ impl<'de> serde::Deserialize<'de> for ServiceConnectionTokenEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5799,51 +5442,26 @@ impl<'de> serde::Deserialize<'de> for Spoke {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Hub => {
-                            if hub__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hub"));
-                            }
                             hub__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LinkedVpnTunnels => {
-                            if linked_vpn_tunnels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("linkedVpnTunnels"),
-                                );
-                            }
                             linked_vpn_tunnels__ = map_.next_value()?;
                         }
                         GeneratedField::LinkedInterconnectAttachments => {
@@ -5867,15 +5485,9 @@ impl<'de> serde::Deserialize<'de> for Spoke {
                             linked_router_appliance_instances__ = map_.next_value()?;
                         }
                         GeneratedField::UniqueId => {
-                            if unique_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uniqueId"));
-                            }
                             unique_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<State>()? as i32);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5996,9 +5608,6 @@ impl<'de> serde::Deserialize<'de> for SpokeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6107,9 +5716,6 @@ impl<'de> serde::Deserialize<'de> for SpokeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6218,9 +5824,6 @@ impl<'de> serde::Deserialize<'de> for SpokeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6331,9 +5934,6 @@ impl<'de> serde::Deserialize<'de> for SpokeUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -126,19 +126,11 @@ impl<'de> serde::Deserialize<'de> for AbortInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cause => {
-                            if cause__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cause"));
-                            }
                             cause__ = Some(
                                 map_.next_value::<abort_info::Cause>()? as i32,
                             );
                         }
                         GeneratedField::ResourceUri => {
-                            if resource_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceUri"),
-                                );
-                            }
                             resource_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectsMissingPermission => {
@@ -436,31 +428,15 @@ impl<'de> serde::Deserialize<'de> for AppEngineVersionInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Runtime => {
-                            if runtime__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("runtime"));
-                            }
                             runtime__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Environment => {
-                            if environment__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environment"),
-                                );
-                            }
                             environment__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -616,29 +592,15 @@ impl<'de> serde::Deserialize<'de> for CloudFunctionInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VersionId => {
-                            if version_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("versionId"));
-                            }
                             version_id__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -794,29 +756,15 @@ impl<'de> serde::Deserialize<'de> for CloudRunRevisionInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceUri => {
-                            if service_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("serviceUri"));
-                            }
                             service_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -994,41 +942,21 @@ impl<'de> serde::Deserialize<'de> for CloudSqlInstanceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIp => {
-                            if internal_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("internalIp"));
-                            }
                             internal_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExternalIp => {
-                            if external_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("externalIp"));
-                            }
                             external_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1261,81 +1189,38 @@ impl<'de> serde::Deserialize<'de> for ConnectivityTest {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = map_.next_value()?;
                         }
                         GeneratedField::Protocol => {
-                            if protocol__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("protocol"));
-                            }
                             protocol__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RelatedProjects => {
-                            if related_projects__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("relatedProjects"),
-                                );
-                            }
                             related_projects__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::ReachabilityDetails => {
-                            if reachability_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reachabilityDetails"),
-                                );
-                            }
                             reachability_details__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1456,9 +1341,6 @@ impl<'de> serde::Deserialize<'de> for ConnectivityTestCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1569,9 +1451,6 @@ impl<'de> serde::Deserialize<'de> for ConnectivityTestDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1682,9 +1561,6 @@ impl<'de> serde::Deserialize<'de> for ConnectivityTestEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1795,9 +1671,6 @@ impl<'de> serde::Deserialize<'de> for ConnectivityTestUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1923,19 +1796,11 @@ impl<'de> serde::Deserialize<'de> for DeliverInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Target => {
-                            if target__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("target"));
-                            }
                             target__ = Some(
                                 map_.next_value::<deliver_info::Target>()? as i32,
                             );
                         }
                         GeneratedField::ResourceUri => {
-                            if resource_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceUri"),
-                                );
-                            }
                             resource_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2153,19 +2018,11 @@ impl<'de> serde::Deserialize<'de> for DropInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cause => {
-                            if cause__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cause"));
-                            }
                             cause__ = Some(
                                 map_.next_value::<drop_info::Cause>()? as i32,
                             );
                         }
                         GeneratedField::ResourceUri => {
-                            if resource_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceUri"),
-                                );
-                            }
                             resource_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2663,15 +2520,9 @@ impl<'de> serde::Deserialize<'de> for Endpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IpAddress => {
-                            if ip_address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipAddress"));
-                            }
                             ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2679,71 +2530,32 @@ impl<'de> serde::Deserialize<'de> for Endpoint {
                             );
                         }
                         GeneratedField::Instance => {
-                            if instance__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instance"));
-                            }
                             instance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GkeMasterCluster => {
-                            if gke_master_cluster__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gkeMasterCluster"),
-                                );
-                            }
                             gke_master_cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CloudSqlInstance => {
-                            if cloud_sql_instance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cloudSqlInstance"),
-                                );
-                            }
                             cloud_sql_instance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CloudFunction => {
-                            if cloud_function__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cloudFunction"),
-                                );
-                            }
                             cloud_function__ = map_.next_value()?;
                         }
                         GeneratedField::AppEngineVersion => {
-                            if app_engine_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appEngineVersion"),
-                                );
-                            }
                             app_engine_version__ = map_.next_value()?;
                         }
                         GeneratedField::CloudRunRevision => {
-                            if cloud_run_revision__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cloudRunRevision"),
-                                );
-                            }
                             cloud_run_revision__ = map_.next_value()?;
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkType => {
-                            if network_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkType"),
-                                );
-                            }
                             network_type__ = Some(
                                 map_.next_value::<endpoint::NetworkType>()? as i32,
                             );
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2864,9 +2676,6 @@ impl<'de> serde::Deserialize<'de> for endpoint::AppEngineVersionEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2977,9 +2786,6 @@ impl<'de> serde::Deserialize<'de> for endpoint::CloudFunctionEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3090,9 +2896,6 @@ impl<'de> serde::Deserialize<'de> for endpoint::CloudRunRevisionEndpoint {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3362,29 +3165,15 @@ impl<'de> serde::Deserialize<'de> for EndpointInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SourceIp => {
-                            if source_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceIp"));
-                            }
                             source_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestinationIp => {
-                            if destination_ip__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationIp"),
-                                );
-                            }
                             destination_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Protocol => {
-                            if protocol__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("protocol"));
-                            }
                             protocol__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourcePort => {
-                            if source_port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourcePort"));
-                            }
                             source_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3392,11 +3181,6 @@ impl<'de> serde::Deserialize<'de> for EndpointInfo {
                             );
                         }
                         GeneratedField::DestinationPort => {
-                            if destination_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationPort"),
-                                );
-                            }
                             destination_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3404,19 +3188,9 @@ impl<'de> serde::Deserialize<'de> for EndpointInfo {
                             );
                         }
                         GeneratedField::SourceNetworkUri => {
-                            if source_network_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceNetworkUri"),
-                                );
-                            }
                             source_network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestinationNetworkUri => {
-                            if destination_network_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinationNetworkUri"),
-                                );
-                            }
                             destination_network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3649,35 +3423,18 @@ impl<'de> serde::Deserialize<'de> for FirewallInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Direction => {
-                            if direction__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("direction"));
-                            }
                             direction__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Priority => {
-                            if priority__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("priority"));
-                            }
                             priority__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3685,37 +3442,18 @@ impl<'de> serde::Deserialize<'de> for FirewallInfo {
                             );
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetTags => {
-                            if target_tags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("targetTags"));
-                            }
                             target_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetServiceAccounts => {
-                            if target_service_accounts__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetServiceAccounts"),
-                                );
-                            }
                             target_service_accounts__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Policy => {
-                            if policy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("policy"));
-                            }
                             policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FirewallRuleType => {
-                            if firewall_rule_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("firewallRuleType"),
-                                );
-                            }
                             firewall_rule_type__ = Some(
                                 map_.next_value::<firewall_info::FirewallRuleType>()? as i32,
                             );
@@ -3957,19 +3695,11 @@ impl<'de> serde::Deserialize<'de> for ForwardInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Target => {
-                            if target__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("target"));
-                            }
                             target__ = Some(
                                 map_.next_value::<forward_info::Target>()? as i32,
                             );
                         }
                         GeneratedField::ResourceUri => {
-                            if resource_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceUri"),
-                                );
-                            }
                             resource_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4249,51 +3979,24 @@ impl<'de> serde::Deserialize<'de> for ForwardingRuleInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MatchedProtocol => {
-                            if matched_protocol__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("matchedProtocol"),
-                                );
-                            }
                             matched_protocol__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MatchedPortRange => {
-                            if matched_port_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("matchedPortRange"),
-                                );
-                            }
                             matched_port_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Vip => {
-                            if vip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vip"));
-                            }
                             vip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Target => {
-                            if target__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("target"));
-                            }
                             target__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4454,29 +4157,15 @@ impl<'de> serde::Deserialize<'de> for GkeMasterInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ClusterUri => {
-                            if cluster_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("clusterUri"));
-                            }
                             cluster_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClusterNetworkUri => {
-                            if cluster_network_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clusterNetworkUri"),
-                                );
-                            }
                             cluster_network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIp => {
-                            if internal_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("internalIp"));
-                            }
                             internal_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExternalIp => {
-                            if external_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("externalIp"));
-                            }
                             external_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4612,17 +4301,9 @@ impl<'de> serde::Deserialize<'de> for GoogleServiceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SourceIp => {
-                            if source_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceIp"));
-                            }
                             source_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GoogleServiceType => {
-                            if google_service_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("googleServiceType"),
-                                );
-                            }
                             google_service_type__ = Some(
                                 map_.next_value::<google_service_info::GoogleServiceType>()?
                                     as i32,
@@ -4913,57 +4594,27 @@ impl<'de> serde::Deserialize<'de> for InstanceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Interface => {
-                            if interface__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("interface"));
-                            }
                             interface__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIp => {
-                            if internal_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("internalIp"));
-                            }
                             internal_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExternalIp => {
-                            if external_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("externalIp"));
-                            }
                             external_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkTags => {
-                            if network_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkTags"),
-                                );
-                            }
                             network_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5152,17 +4803,9 @@ impl<'de> serde::Deserialize<'de> for LoadBalancerBackend {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::HealthCheckFirewallState => {
@@ -5468,44 +5111,23 @@ impl<'de> serde::Deserialize<'de> for LoadBalancerInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LoadBalancerType => {
-                            if load_balancer_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("loadBalancerType"),
-                                );
-                            }
                             load_balancer_type__ = Some(
                                 map_.next_value::<load_balancer_info::LoadBalancerType>()?
                                     as i32,
                             );
                         }
                         GeneratedField::HealthCheckUri => {
-                            if health_check_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("healthCheckUri"),
-                                );
-                            }
                             health_check_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Backends => {
-                            if backends__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backends"));
-                            }
                             backends__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BackendType => {
-                            if backend_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("backendType"),
-                                );
-                            }
                             backend_type__ = Some(
                                 map_.next_value::<load_balancer_info::BackendType>()? as i32,
                             );
                         }
                         GeneratedField::BackendUri => {
-                            if backend_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("backendUri"));
-                            }
                             backend_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5826,25 +5448,12 @@ impl<'de> serde::Deserialize<'de> for NetworkInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MatchedIpRange => {
-                            if matched_ip_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("matchedIpRange"),
-                                );
-                            }
                             matched_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5996,29 +5605,17 @@ impl<'de> serde::Deserialize<'de> for ReachabilityDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Result => {
-                            if result__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("result"));
-                            }
                             result__ = Some(
                                 map_.next_value::<reachability_details::Result>()? as i32,
                             );
                         }
                         GeneratedField::VerifyTime => {
-                            if verify_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("verifyTime"));
-                            }
                             verify_time__ = map_.next_value()?;
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::Traces => {
-                            if traces__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("traces"));
-                            }
                             traces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6371,61 +5968,31 @@ impl<'de> serde::Deserialize<'de> for RouteInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RouteType => {
-                            if route_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("routeType"));
-                            }
                             route_type__ = Some(
                                 map_.next_value::<route_info::RouteType>()? as i32,
                             );
                         }
                         GeneratedField::NextHopType => {
-                            if next_hop_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("nextHopType"),
-                                );
-                            }
                             next_hop_type__ = Some(
                                 map_.next_value::<route_info::NextHopType>()? as i32,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestIpRange => {
-                            if dest_ip_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destIpRange"),
-                                );
-                            }
                             dest_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NextHop => {
-                            if next_hop__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nextHop"));
-                            }
                             next_hop__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Priority => {
-                            if priority__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("priority"));
-                            }
                             priority__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6433,39 +6000,18 @@ impl<'de> serde::Deserialize<'de> for RouteInfo {
                             );
                         }
                         GeneratedField::InstanceTags => {
-                            if instance_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("instanceTags"),
-                                );
-                            }
                             instance_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SrcIpRange => {
-                            if src_ip_range__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("srcIpRange"));
-                            }
                             src_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DestPortRanges => {
-                            if dest_port_ranges__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destPortRanges"),
-                                );
-                            }
                             dest_port_ranges__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SrcPortRanges => {
-                            if src_port_ranges__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("srcPortRanges"),
-                                );
-                            }
                             src_port_ranges__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Protocols => {
-                            if protocols__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("protocols"));
-                            }
                             protocols__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6985,29 +6531,15 @@ impl<'de> serde::Deserialize<'de> for Step {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<step::State>()? as i32);
                         }
                         GeneratedField::CausesDrop => {
-                            if causes_drop__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("causesDrop"));
-                            }
                             causes_drop__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProjectId => {
-                            if project_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("projectId"));
-                            }
                             project_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Instance => {
@@ -7475,17 +7007,9 @@ impl<'de> serde::Deserialize<'de> for Trace {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EndpointInfo => {
-                            if endpoint_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointInfo"),
-                                );
-                            }
                             endpoint_info__ = map_.next_value()?;
                         }
                         GeneratedField::Steps => {
-                            if steps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("steps"));
-                            }
                             steps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7617,23 +7141,12 @@ impl<'de> serde::Deserialize<'de> for VpcConnectorInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Location => {
-                            if location__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("location"));
-                            }
                             location__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7808,43 +7321,21 @@ impl<'de> serde::Deserialize<'de> for VpnGatewayInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::IpAddress => {
-                            if ip_address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ipAddress"));
-                            }
                             ip_address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VpnTunnelUri => {
-                            if vpn_tunnel_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vpnTunnelUri"),
-                                );
-                            }
                             vpn_tunnel_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8067,69 +7558,30 @@ impl<'de> serde::Deserialize<'de> for VpnTunnelInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceGateway => {
-                            if source_gateway__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceGateway"),
-                                );
-                            }
                             source_gateway__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RemoteGateway => {
-                            if remote_gateway__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("remoteGateway"),
-                                );
-                            }
                             remote_gateway__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RemoteGatewayIp => {
-                            if remote_gateway_ip__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("remoteGatewayIp"),
-                                );
-                            }
                             remote_gateway_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceGatewayIp => {
-                            if source_gateway_ip__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceGatewayIp"),
-                                );
-                            }
                             source_gateway_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkUri => {
-                            if network_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("networkUri"));
-                            }
                             network_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RoutingType => {
-                            if routing_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("routingType"),
-                                );
-                            }
                             routing_type__ = Some(
                                 map_.next_value::<vpn_tunnel_info::RoutingType>()? as i32,
                             );

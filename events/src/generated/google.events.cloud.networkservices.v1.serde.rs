@@ -252,11 +252,6 @@ impl<'de> serde::Deserialize<'de> for endpoint_matcher::MetadataLabelMatcher {
                             );
                         }
                         GeneratedField::MetadataLabels => {
-                            if metadata_labels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("metadataLabels"),
-                                );
-                            }
                             metadata_labels__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -480,15 +475,9 @@ for endpoint_matcher::metadata_label_matcher::MetadataLabels {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LabelName => {
-                            if label_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labelName"));
-                            }
                             label_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LabelValue => {
-                            if label_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labelValue"));
-                            }
                             label_value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -728,86 +717,41 @@ impl<'de> serde::Deserialize<'de> for EndpointPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<endpoint_policy::EndpointPolicyType>()?
                                     as i32,
                             );
                         }
                         GeneratedField::AuthorizationPolicy => {
-                            if authorization_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authorizationPolicy"),
-                                );
-                            }
                             authorization_policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EndpointMatcher => {
-                            if endpoint_matcher__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endpointMatcher"),
-                                );
-                            }
                             endpoint_matcher__ = map_.next_value()?;
                         }
                         GeneratedField::TrafficPortSelector => {
-                            if traffic_port_selector__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("trafficPortSelector"),
-                                );
-                            }
                             traffic_port_selector__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServerTlsPolicy => {
-                            if server_tls_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serverTlsPolicy"),
-                                );
-                            }
                             server_tls_policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ClientTlsPolicy => {
-                            if client_tls_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("clientTlsPolicy"),
-                                );
-                            }
                             client_tls_policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1009,9 +953,6 @@ impl<'de> serde::Deserialize<'de> for EndpointPolicyCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1122,9 +1063,6 @@ impl<'de> serde::Deserialize<'de> for EndpointPolicyDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1235,9 +1173,6 @@ impl<'de> serde::Deserialize<'de> for EndpointPolicyEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1348,9 +1283,6 @@ impl<'de> serde::Deserialize<'de> for EndpointPolicyUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1619,61 +1551,32 @@ impl<'de> serde::Deserialize<'de> for Gateway {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value::<gateway::Type>()? as i32);
                         }
                         GeneratedField::Addresses => {
-                            if addresses__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("addresses"));
-                            }
                             addresses__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ports => {
-                            if ports__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ports"));
-                            }
                             ports__ = Some(
                                 map_
                                     .next_value::<
@@ -1685,45 +1588,21 @@ impl<'de> serde::Deserialize<'de> for Gateway {
                             );
                         }
                         GeneratedField::Scope => {
-                            if scope__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scope"));
-                            }
                             scope__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServerTlsPolicy => {
-                            if server_tls_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serverTlsPolicy"),
-                                );
-                            }
                             server_tls_policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CertificateUrls => {
-                            if certificate_urls__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("certificateUrls"),
-                                );
-                            }
                             certificate_urls__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GatewaySecurityPolicy => {
-                            if gateway_security_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gatewaySecurityPolicy"),
-                                );
-                            }
                             gateway_security_policy__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnetwork => {
-                            if subnetwork__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnetwork"));
-                            }
                             subnetwork__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1922,9 +1801,6 @@ impl<'de> serde::Deserialize<'de> for GatewayCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2035,9 +1911,6 @@ impl<'de> serde::Deserialize<'de> for GatewayDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2148,9 +2021,6 @@ impl<'de> serde::Deserialize<'de> for GatewayEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2261,9 +2131,6 @@ impl<'de> serde::Deserialize<'de> for GatewayUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2468,67 +2335,35 @@ impl<'de> serde::Deserialize<'de> for GrpcRoute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Hostnames => {
-                            if hostnames__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostnames"));
-                            }
                             hostnames__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Meshes => {
-                            if meshes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("meshes"));
-                            }
                             meshes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Gateways => {
-                            if gateways__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gateways"));
-                            }
                             gateways__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2663,9 +2498,6 @@ impl<'de> serde::Deserialize<'de> for grpc_route::Destination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Weight => {
-                            if weight__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("weight"));
-                            }
                             weight__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -2802,15 +2634,9 @@ impl<'de> serde::Deserialize<'de> for grpc_route::FaultInjectionPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Delay => {
-                            if delay__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("delay"));
-                            }
                             delay__ = map_.next_value()?;
                         }
                         GeneratedField::Abort => {
-                            if abort__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("abort"));
-                            }
                             abort__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2933,9 +2759,6 @@ impl<'de> serde::Deserialize<'de> for grpc_route::fault_injection_policy::Abort 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HttpStatus => {
-                            if http_status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpStatus"));
-                            }
                             http_status__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -2945,9 +2768,6 @@ impl<'de> serde::Deserialize<'de> for grpc_route::fault_injection_policy::Abort 
                                 .map(|x| x.0);
                         }
                         GeneratedField::Percentage => {
-                            if percentage__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("percentage"));
-                            }
                             percentage__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -3076,15 +2896,9 @@ impl<'de> serde::Deserialize<'de> for grpc_route::fault_injection_policy::Delay 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FixedDelay => {
-                            if fixed_delay__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fixedDelay"));
-                            }
                             fixed_delay__ = map_.next_value()?;
                         }
                         GeneratedField::Percentage => {
-                            if percentage__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("percentage"));
-                            }
                             percentage__ = map_
                                 .next_value::<
                                     ::std::option::Option<
@@ -3224,23 +3038,14 @@ impl<'de> serde::Deserialize<'de> for grpc_route::HeaderMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<grpc_route::header_match::Type>()? as i32,
                             );
                         }
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3473,33 +3278,17 @@ impl<'de> serde::Deserialize<'de> for grpc_route::MethodMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<grpc_route::method_match::Type>()? as i32,
                             );
                         }
                         GeneratedField::GrpcService => {
-                            if grpc_service__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("grpcService"),
-                                );
-                            }
                             grpc_service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GrpcMethod => {
-                            if grpc_method__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("grpcMethod"));
-                            }
                             grpc_method__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CaseSensitive => {
-                            if case_sensitive__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("caseSensitive"),
-                                );
-                            }
                             case_sensitive__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3706,17 +3495,9 @@ impl<'de> serde::Deserialize<'de> for grpc_route::RetryPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RetryConditions => {
-                            if retry_conditions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryConditions"),
-                                );
-                            }
                             retry_conditions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumRetries => {
-                            if num_retries__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("numRetries"));
-                            }
                             num_retries__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3870,33 +3651,15 @@ impl<'de> serde::Deserialize<'de> for grpc_route::RouteAction {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destinations => {
-                            if destinations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinations"),
-                                );
-                            }
                             destinations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FaultInjectionPolicy => {
-                            if fault_injection_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("faultInjectionPolicy"),
-                                );
-                            }
                             fault_injection_policy__ = map_.next_value()?;
                         }
                         GeneratedField::Timeout => {
-                            if timeout__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeout"));
-                            }
                             timeout__ = map_.next_value()?;
                         }
                         GeneratedField::RetryPolicy => {
-                            if retry_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryPolicy"),
-                                );
-                            }
                             retry_policy__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4019,15 +3782,9 @@ impl<'de> serde::Deserialize<'de> for grpc_route::RouteMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Method => {
-                            if method__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("method"));
-                            }
                             method__ = map_.next_value()?;
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4148,15 +3905,9 @@ impl<'de> serde::Deserialize<'de> for grpc_route::RouteRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Matches => {
-                            if matches__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("matches"));
-                            }
                             matches__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4268,9 +4019,6 @@ impl<'de> serde::Deserialize<'de> for GrpcRouteCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4381,9 +4129,6 @@ impl<'de> serde::Deserialize<'de> for GrpcRouteDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4494,9 +4239,6 @@ impl<'de> serde::Deserialize<'de> for GrpcRouteEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4607,9 +4349,6 @@ impl<'de> serde::Deserialize<'de> for GrpcRouteUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4814,67 +4553,35 @@ impl<'de> serde::Deserialize<'de> for HttpRoute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Hostnames => {
-                            if hostnames__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostnames"));
-                            }
                             hostnames__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Meshes => {
-                            if meshes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("meshes"));
-                            }
                             meshes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Gateways => {
-                            if gateways__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gateways"));
-                            }
                             gateways__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5086,63 +4793,27 @@ impl<'de> serde::Deserialize<'de> for http_route::CorsPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AllowOrigins => {
-                            if allow_origins__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowOrigins"),
-                                );
-                            }
                             allow_origins__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllowOriginRegexes => {
-                            if allow_origin_regexes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowOriginRegexes"),
-                                );
-                            }
                             allow_origin_regexes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllowMethods => {
-                            if allow_methods__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowMethods"),
-                                );
-                            }
                             allow_methods__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllowHeaders => {
-                            if allow_headers__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowHeaders"),
-                                );
-                            }
                             allow_headers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExposeHeaders => {
-                            if expose_headers__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("exposeHeaders"),
-                                );
-                            }
                             expose_headers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxAge => {
-                            if max_age__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("maxAge"));
-                            }
                             max_age__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AllowCredentials => {
-                            if allow_credentials__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowCredentials"),
-                                );
-                            }
                             allow_credentials__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Disabled => {
-                            if disabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disabled"));
-                            }
                             disabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5271,17 +4942,9 @@ impl<'de> serde::Deserialize<'de> for http_route::Destination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceName => {
-                            if service_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceName"),
-                                );
-                            }
                             service_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Weight => {
-                            if weight__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("weight"));
-                            }
                             weight__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5406,15 +5069,9 @@ impl<'de> serde::Deserialize<'de> for http_route::FaultInjectionPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Delay => {
-                            if delay__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("delay"));
-                            }
                             delay__ = map_.next_value()?;
                         }
                         GeneratedField::Abort => {
-                            if abort__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("abort"));
-                            }
                             abort__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5537,9 +5194,6 @@ impl<'de> serde::Deserialize<'de> for http_route::fault_injection_policy::Abort 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HttpStatus => {
-                            if http_status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpStatus"));
-                            }
                             http_status__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5547,9 +5201,6 @@ impl<'de> serde::Deserialize<'de> for http_route::fault_injection_policy::Abort 
                             );
                         }
                         GeneratedField::Percentage => {
-                            if percentage__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("percentage"));
-                            }
                             percentage__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5676,15 +5327,9 @@ impl<'de> serde::Deserialize<'de> for http_route::fault_injection_policy::Delay 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FixedDelay => {
-                            if fixed_delay__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fixedDelay"));
-                            }
                             fixed_delay__ = map_.next_value()?;
                         }
                         GeneratedField::Percentage => {
-                            if percentage__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("percentage"));
-                            }
                             percentage__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5877,17 +5522,9 @@ impl<'de> serde::Deserialize<'de> for http_route::HeaderMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Header => {
-                            if header__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("header"));
-                            }
                             header__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InvertMatch => {
-                            if invert_match__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("invertMatch"),
-                                );
-                            }
                             invert_match__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExactMatch => {
@@ -6063,9 +5700,6 @@ impl<'de> serde::Deserialize<'de> for http_route::header_match::IntegerRange {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Start => {
-                            if start__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("start"));
-                            }
                             start__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6073,9 +5707,6 @@ impl<'de> serde::Deserialize<'de> for http_route::header_match::IntegerRange {
                             );
                         }
                         GeneratedField::End => {
-                            if end__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("end"));
-                            }
                             end__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6209,25 +5840,16 @@ impl<'de> serde::Deserialize<'de> for http_route::HeaderModifier {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Set => {
-                            if set__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("set"));
-                            }
                             set__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Add => {
-                            if add__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("add"));
-                            }
                             add__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Remove => {
-                            if remove__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("remove"));
-                            }
                             remove__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6380,11 +6002,6 @@ impl<'de> serde::Deserialize<'de> for http_route::QueryParameterMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::QueryParameter => {
-                            if query_parameter__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("queryParameter"),
-                                );
-                            }
                             query_parameter__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExactMatch => {
@@ -6615,60 +6232,27 @@ impl<'de> serde::Deserialize<'de> for http_route::Redirect {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HostRedirect => {
-                            if host_redirect__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("hostRedirect"),
-                                );
-                            }
                             host_redirect__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PathRedirect => {
-                            if path_redirect__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pathRedirect"),
-                                );
-                            }
                             path_redirect__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrefixRewrite => {
-                            if prefix_rewrite__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("prefixRewrite"),
-                                );
-                            }
                             prefix_rewrite__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResponseCode => {
-                            if response_code__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("responseCode"),
-                                );
-                            }
                             response_code__ = Some(
                                 map_.next_value::<http_route::redirect::ResponseCode>()?
                                     as i32,
                             );
                         }
                         GeneratedField::HttpsRedirect => {
-                            if https_redirect__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("httpsRedirect"),
-                                );
-                            }
                             https_redirect__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StripQuery => {
-                            if strip_query__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stripQuery"));
-                            }
                             strip_query__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PortRedirect => {
-                            if port_redirect__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("portRedirect"),
-                                );
-                            }
                             port_redirect__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6883,11 +6467,6 @@ impl<'de> serde::Deserialize<'de> for http_route::RequestMirrorPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7029,17 +6608,9 @@ impl<'de> serde::Deserialize<'de> for http_route::RetryPolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RetryConditions => {
-                            if retry_conditions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryConditions"),
-                                );
-                            }
                             retry_conditions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumRetries => {
-                            if num_retries__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("numRetries"));
-                            }
                             num_retries__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7047,11 +6618,6 @@ impl<'de> serde::Deserialize<'de> for http_route::RetryPolicy {
                             );
                         }
                         GeneratedField::PerTryTimeout => {
-                            if per_try_timeout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("perTryTimeout"),
-                                );
-                            }
                             per_try_timeout__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7277,75 +6843,33 @@ impl<'de> serde::Deserialize<'de> for http_route::RouteAction {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destinations => {
-                            if destinations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinations"),
-                                );
-                            }
                             destinations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Redirect => {
-                            if redirect__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("redirect"));
-                            }
                             redirect__ = map_.next_value()?;
                         }
                         GeneratedField::FaultInjectionPolicy => {
-                            if fault_injection_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("faultInjectionPolicy"),
-                                );
-                            }
                             fault_injection_policy__ = map_.next_value()?;
                         }
                         GeneratedField::RequestHeaderModifier => {
-                            if request_header_modifier__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestHeaderModifier"),
-                                );
-                            }
                             request_header_modifier__ = map_.next_value()?;
                         }
                         GeneratedField::ResponseHeaderModifier => {
-                            if response_header_modifier__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("responseHeaderModifier"),
-                                );
-                            }
                             response_header_modifier__ = map_.next_value()?;
                         }
                         GeneratedField::UrlRewrite => {
-                            if url_rewrite__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("urlRewrite"));
-                            }
                             url_rewrite__ = map_.next_value()?;
                         }
                         GeneratedField::Timeout => {
-                            if timeout__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeout"));
-                            }
                             timeout__ = map_.next_value()?;
                         }
                         GeneratedField::RetryPolicy => {
-                            if retry_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryPolicy"),
-                                );
-                            }
                             retry_policy__ = map_.next_value()?;
                         }
                         GeneratedField::RequestMirrorPolicy => {
-                            if request_mirror_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("requestMirrorPolicy"),
-                                );
-                            }
                             request_mirror_policy__ = map_.next_value()?;
                         }
                         GeneratedField::CorsPolicy => {
-                            if cors_policy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("corsPolicy"));
-                            }
                             cors_policy__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7528,23 +7052,12 @@ impl<'de> serde::Deserialize<'de> for http_route::RouteMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IgnoreCase => {
-                            if ignore_case__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ignoreCase"));
-                            }
                             ignore_case__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::QueryParameters => {
-                            if query_parameters__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("queryParameters"),
-                                );
-                            }
                             query_parameters__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FullPathMatch => {
@@ -7695,15 +7208,9 @@ impl<'de> serde::Deserialize<'de> for http_route::RouteRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Matches => {
-                            if matches__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("matches"));
-                            }
                             matches__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7833,19 +7340,9 @@ impl<'de> serde::Deserialize<'de> for http_route::UrlRewrite {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PathPrefixRewrite => {
-                            if path_prefix_rewrite__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pathPrefixRewrite"),
-                                );
-                            }
                             path_prefix_rewrite__ = Some(map_.next_value()?);
                         }
                         GeneratedField::HostRewrite => {
-                            if host_rewrite__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("hostRewrite"),
-                                );
-                            }
                             host_rewrite__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7957,9 +7454,6 @@ impl<'de> serde::Deserialize<'de> for HttpRouteCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8070,9 +7564,6 @@ impl<'de> serde::Deserialize<'de> for HttpRouteDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8183,9 +7674,6 @@ impl<'de> serde::Deserialize<'de> for HttpRouteEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8296,9 +7784,6 @@ impl<'de> serde::Deserialize<'de> for HttpRouteUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8472,51 +7957,26 @@ impl<'de> serde::Deserialize<'de> for Mesh {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InterceptionPort => {
-                            if interception_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("interceptionPort"),
-                                );
-                            }
                             interception_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8637,9 +8097,6 @@ impl<'de> serde::Deserialize<'de> for MeshCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8748,9 +8205,6 @@ impl<'de> serde::Deserialize<'de> for MeshDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8859,9 +8313,6 @@ impl<'de> serde::Deserialize<'de> for MeshEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8972,9 +8423,6 @@ impl<'de> serde::Deserialize<'de> for MeshUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9152,47 +8600,24 @@ impl<'de> serde::Deserialize<'de> for ServiceBinding {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceId => {
-                            if service_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("serviceId"));
-                            }
                             service_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -9311,9 +8736,6 @@ impl<'de> serde::Deserialize<'de> for ServiceBindingCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9424,9 +8846,6 @@ impl<'de> serde::Deserialize<'de> for ServiceBindingDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9537,9 +8956,6 @@ impl<'de> serde::Deserialize<'de> for ServiceBindingEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9731,59 +9147,30 @@ impl<'de> serde::Deserialize<'de> for TcpRoute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Meshes => {
-                            if meshes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("meshes"));
-                            }
                             meshes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Gateways => {
-                            if gateways__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gateways"));
-                            }
                             gateways__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -9920,19 +9307,9 @@ impl<'de> serde::Deserialize<'de> for tcp_route::RouteAction {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destinations => {
-                            if destinations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinations"),
-                                );
-                            }
                             destinations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OriginalDestination => {
-                            if original_destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("originalDestination"),
-                                );
-                            }
                             original_destination__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -10055,17 +9432,9 @@ impl<'de> serde::Deserialize<'de> for tcp_route::RouteDestination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceName => {
-                            if service_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceName"),
-                                );
-                            }
                             service_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Weight => {
-                            if weight__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("weight"));
-                            }
                             weight__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -10190,15 +9559,9 @@ impl<'de> serde::Deserialize<'de> for tcp_route::RouteMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Address => {
-                            if address__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("address"));
-                            }
                             address__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -10319,15 +9682,9 @@ impl<'de> serde::Deserialize<'de> for tcp_route::RouteRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Matches => {
-                            if matches__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("matches"));
-                            }
                             matches__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10439,9 +9796,6 @@ impl<'de> serde::Deserialize<'de> for TcpRouteCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10552,9 +9906,6 @@ impl<'de> serde::Deserialize<'de> for TcpRouteDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10665,9 +10016,6 @@ impl<'de> serde::Deserialize<'de> for TcpRouteEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10778,9 +10126,6 @@ impl<'de> serde::Deserialize<'de> for TcpRouteUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10962,53 +10307,27 @@ impl<'de> serde::Deserialize<'de> for TlsRoute {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Rules => {
-                            if rules__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rules"));
-                            }
                             rules__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Meshes => {
-                            if meshes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("meshes"));
-                            }
                             meshes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Gateways => {
-                            if gateways__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gateways"));
-                            }
                             gateways__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11126,11 +10445,6 @@ impl<'de> serde::Deserialize<'de> for tls_route::RouteAction {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Destinations => {
-                            if destinations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destinations"),
-                                );
-                            }
                             destinations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11252,17 +10566,9 @@ impl<'de> serde::Deserialize<'de> for tls_route::RouteDestination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceName => {
-                            if service_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceName"),
-                                );
-                            }
                             service_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Weight => {
-                            if weight__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("weight"));
-                            }
                             weight__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11387,15 +10693,9 @@ impl<'de> serde::Deserialize<'de> for tls_route::RouteMatch {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SniHost => {
-                            if sni_host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sniHost"));
-                            }
                             sni_host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Alpn => {
-                            if alpn__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("alpn"));
-                            }
                             alpn__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11516,15 +10816,9 @@ impl<'de> serde::Deserialize<'de> for tls_route::RouteRule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Matches => {
-                            if matches__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("matches"));
-                            }
                             matches__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11636,9 +10930,6 @@ impl<'de> serde::Deserialize<'de> for TlsRouteCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11749,9 +11040,6 @@ impl<'de> serde::Deserialize<'de> for TlsRouteDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11862,9 +11150,6 @@ impl<'de> serde::Deserialize<'de> for TlsRouteEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11975,9 +11260,6 @@ impl<'de> serde::Deserialize<'de> for TlsRouteUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12088,9 +11370,6 @@ impl<'de> serde::Deserialize<'de> for TrafficPortSelector {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Ports => {
-                            if ports__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ports"));
-                            }
                             ports__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

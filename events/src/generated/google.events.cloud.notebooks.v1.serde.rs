@@ -93,15 +93,9 @@ impl<'de> serde::Deserialize<'de> for ContainerImage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Repository => {
-                            if repository__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("repository"));
-                            }
                             repository__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tag => {
-                            if tag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tag"));
-                            }
                             tag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -210,9 +204,6 @@ impl<'de> serde::Deserialize<'de> for EncryptionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::KmsKey => {
-                            if kms_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKey"));
-                            }
                             kms_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -393,39 +384,18 @@ impl<'de> serde::Deserialize<'de> for Environment {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PostStartupScript => {
-                            if post_startup_script__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postStartupScript"),
-                                );
-                            }
                             post_startup_script__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::VmImage => {
@@ -559,9 +529,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -672,9 +639,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -785,9 +749,6 @@ impl<'de> serde::Deserialize<'de> for EnvironmentEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -995,67 +956,32 @@ impl<'de> serde::Deserialize<'de> for Execution {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ExecutionTemplate => {
-                            if execution_template__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionTemplate"),
-                                );
-                            }
                             execution_template__ = map_.next_value()?;
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<execution::State>()? as i32,
                             );
                         }
                         GeneratedField::OutputNotebookFile => {
-                            if output_notebook_file__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputNotebookFile"),
-                                );
-                            }
                             output_notebook_file__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JobUri => {
-                            if job_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("jobUri"));
-                            }
                             job_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1272,9 +1198,6 @@ impl<'de> serde::Deserialize<'de> for ExecutionCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1385,9 +1308,6 @@ impl<'de> serde::Deserialize<'de> for ExecutionDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1498,9 +1418,6 @@ impl<'de> serde::Deserialize<'de> for ExecutionEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1794,101 +1711,48 @@ impl<'de> serde::Deserialize<'de> for ExecutionTemplate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ScaleTier => {
-                            if scale_tier__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scaleTier"));
-                            }
                             scale_tier__ = Some(
                                 map_.next_value::<execution_template::ScaleTier>()? as i32,
                             );
                         }
                         GeneratedField::MasterType => {
-                            if master_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("masterType"));
-                            }
                             master_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AcceleratorConfig => {
-                            if accelerator_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorConfig"),
-                                );
-                            }
                             accelerator_config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::InputNotebookFile => {
-                            if input_notebook_file__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inputNotebookFile"),
-                                );
-                            }
                             input_notebook_file__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContainerImageUri => {
-                            if container_image_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containerImageUri"),
-                                );
-                            }
                             container_image_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OutputNotebookFolder => {
-                            if output_notebook_folder__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputNotebookFolder"),
-                                );
-                            }
                             output_notebook_folder__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ParamsYamlFile => {
-                            if params_yaml_file__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("paramsYamlFile"),
-                                );
-                            }
                             params_yaml_file__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Parameters => {
-                            if parameters__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parameters"));
-                            }
                             parameters__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::JobType => {
-                            if job_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("jobType"));
-                            }
                             job_type__ = Some(
                                 map_.next_value::<execution_template::JobType>()? as i32,
                             );
                         }
                         GeneratedField::KernelSpec => {
-                            if kernel_spec__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kernelSpec"));
-                            }
                             kernel_spec__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tensorboard => {
-                            if tensorboard__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("tensorboard"),
-                                );
-                            }
                             tensorboard__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataprocParameters => {
@@ -2032,9 +1896,6 @@ impl<'de> serde::Deserialize<'de> for execution_template::DataprocParameters {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Cluster => {
-                            if cluster__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cluster"));
-                            }
                             cluster__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2333,9 +2194,6 @@ impl<'de> serde::Deserialize<'de> for execution_template::SchedulerAcceleratorCo
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_
                                     .next_value::<
@@ -2344,9 +2202,6 @@ impl<'de> serde::Deserialize<'de> for execution_template::SchedulerAcceleratorCo
                             );
                         }
                         GeneratedField::CoreCount => {
-                            if core_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("coreCount"));
-                            }
                             core_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2580,15 +2435,9 @@ impl<'de> serde::Deserialize<'de> for execution_template::VertexAiParameters {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Env => {
-                            if env__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("env"));
-                            }
                             env__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3026,189 +2875,87 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PostStartupScript => {
-                            if post_startup_script__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postStartupScript"),
-                                );
-                            }
                             post_startup_script__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProxyUri => {
-                            if proxy_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("proxyUri"));
-                            }
                             proxy_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccountScopes => {
-                            if service_account_scopes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountScopes"),
-                                );
-                            }
                             service_account_scopes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AcceleratorConfig => {
-                            if accelerator_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorConfig"),
-                                );
-                            }
                             accelerator_config__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::InstallGpuDriver => {
-                            if install_gpu_driver__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("installGpuDriver"),
-                                );
-                            }
                             install_gpu_driver__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomGpuDriverPath => {
-                            if custom_gpu_driver_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customGpuDriverPath"),
-                                );
-                            }
                             custom_gpu_driver_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Disks => {
-                            if disks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disks"));
-                            }
                             disks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ShieldedInstanceConfig => {
-                            if shielded_instance_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("shieldedInstanceConfig"),
-                                );
-                            }
                             shielded_instance_config__ = map_.next_value()?;
                         }
                         GeneratedField::NoPublicIp => {
-                            if no_public_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("noPublicIp"));
-                            }
                             no_public_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NoProxyAccess => {
-                            if no_proxy_access__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("noProxyAccess"),
-                                );
-                            }
                             no_proxy_access__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnet => {
-                            if subnet__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnet"));
-                            }
                             subnet__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Tags => {
-                            if tags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tags"));
-                            }
                             tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpgradeHistory => {
-                            if upgrade_history__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("upgradeHistory"),
-                                );
-                            }
                             upgrade_history__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NicType => {
-                            if nic_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nicType"));
-                            }
                             nic_type__ = Some(
                                 map_.next_value::<instance::NicType>()? as i32,
                             );
                         }
                         GeneratedField::ReservationAffinity => {
-                            if reservation_affinity__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reservationAffinity"),
-                                );
-                            }
                             reservation_affinity__ = map_.next_value()?;
                         }
                         GeneratedField::Creator => {
-                            if creator__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("creator"));
-                            }
                             creator__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CanIpForward => {
-                            if can_ip_forward__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("canIpForward"),
-                                );
-                            }
                             can_ip_forward__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::VmImage => {
@@ -3382,17 +3129,11 @@ impl<'de> serde::Deserialize<'de> for instance::AcceleratorConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<instance::AcceleratorType>()? as i32,
                             );
                         }
                         GeneratedField::CoreCount => {
-                            if core_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("coreCount"));
-                            }
                             core_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3748,27 +3489,15 @@ impl<'de> serde::Deserialize<'de> for instance::Disk {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AutoDelete => {
-                            if auto_delete__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("autoDelete"));
-                            }
                             auto_delete__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Boot => {
-                            if boot__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("boot"));
-                            }
                             boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeviceName => {
-                            if device_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deviceName"));
-                            }
                             device_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskSizeGb => {
-                            if disk_size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskSizeGb"));
-                            }
                             disk_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3776,17 +3505,9 @@ impl<'de> serde::Deserialize<'de> for instance::Disk {
                             );
                         }
                         GeneratedField::GuestOsFeatures => {
-                            if guest_os_features__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("guestOsFeatures"),
-                                );
-                            }
                             guest_os_features__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Index => {
-                            if index__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("index"));
-                            }
                             index__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3794,39 +3515,21 @@ impl<'de> serde::Deserialize<'de> for instance::Disk {
                             );
                         }
                         GeneratedField::Interface => {
-                            if interface__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("interface"));
-                            }
                             interface__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kind"));
-                            }
                             kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Licenses => {
-                            if licenses__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("licenses"));
-                            }
                             licenses__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3948,9 +3651,6 @@ impl<'de> serde::Deserialize<'de> for instance::disk::GuestOsFeature {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4328,17 +4028,9 @@ impl<'de> serde::Deserialize<'de> for instance::ShieldedInstanceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnableSecureBoot => {
-                            if enable_secure_boot__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableSecureBoot"),
-                                );
-                            }
                             enable_secure_boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableVtpm => {
-                            if enable_vtpm__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enableVtpm"));
-                            }
                             enable_vtpm__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableIntegrityMonitoring => {
@@ -4679,64 +4371,33 @@ impl<'de> serde::Deserialize<'de> for instance::UpgradeHistoryEntry {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Snapshot => {
-                            if snapshot__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("snapshot"));
-                            }
                             snapshot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VmImage => {
-                            if vm_image__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmImage"));
-                            }
                             vm_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContainerImage => {
-                            if container_image__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containerImage"),
-                                );
-                            }
                             container_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Framework => {
-                            if framework__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("framework"));
-                            }
                             framework__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<instance::upgrade_history_entry::State>()?
                                     as i32,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::TargetImage => {
-                            if target_image__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetImage"),
-                                );
-                            }
                             target_image__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Action => {
-                            if action__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("action"));
-                            }
                             action__ = Some(
                                 map_
                                     .next_value::<instance::upgrade_history_entry::Action>()?
@@ -4744,11 +4405,6 @@ impl<'de> serde::Deserialize<'de> for instance::UpgradeHistoryEntry {
                             );
                         }
                         GeneratedField::TargetVersion => {
-                            if target_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetVersion"),
-                                );
-                            }
                             target_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5020,9 +4676,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5133,9 +4786,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5246,9 +4896,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5464,35 +5111,18 @@ impl<'de> serde::Deserialize<'de> for LocalDisk {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AutoDelete => {
-                            if auto_delete__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("autoDelete"));
-                            }
                             auto_delete__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Boot => {
-                            if boot__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("boot"));
-                            }
                             boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeviceName => {
-                            if device_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deviceName"));
-                            }
                             device_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GuestOsFeatures => {
-                            if guest_os_features__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("guestOsFeatures"),
-                                );
-                            }
                             guest_os_features__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Index => {
-                            if index__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("index"));
-                            }
                             index__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5500,39 +5130,21 @@ impl<'de> serde::Deserialize<'de> for LocalDisk {
                             );
                         }
                         GeneratedField::Interface => {
-                            if interface__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("interface"));
-                            }
                             interface__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kind"));
-                            }
                             kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Licenses => {
-                            if licenses__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("licenses"));
-                            }
                             licenses__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5653,9 +5265,6 @@ impl<'de> serde::Deserialize<'de> for local_disk::RuntimeGuestOsFeature {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5808,23 +5417,12 @@ impl<'de> serde::Deserialize<'de> for LocalDiskInitializeParams {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskName => {
-                            if disk_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskName"));
-                            }
                             disk_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskSizeGb => {
-                            if disk_size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskSizeGb"));
-                            }
                             disk_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5832,9 +5430,6 @@ impl<'de> serde::Deserialize<'de> for LocalDiskInitializeParams {
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -6068,25 +5663,14 @@ impl<'de> serde::Deserialize<'de> for ReservationAffinity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ConsumeReservationType => {
-                            if consume_reservation_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("consumeReservationType"),
-                                );
-                            }
                             consume_reservation_type__ = Some(
                                 map_.next_value::<reservation_affinity::Type>()? as i32,
                             );
                         }
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6395,65 +5979,32 @@ impl<'de> serde::Deserialize<'de> for Runtime {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<runtime::State>()? as i32);
                         }
                         GeneratedField::HealthState => {
-                            if health_state__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("healthState"),
-                                );
-                            }
                             health_state__ = Some(
                                 map_.next_value::<runtime::HealthState>()? as i32,
                             );
                         }
                         GeneratedField::AccessConfig => {
-                            if access_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accessConfig"),
-                                );
-                            }
                             access_config__ = map_.next_value()?;
                         }
                         GeneratedField::SoftwareConfig => {
-                            if software_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("softwareConfig"),
-                                );
-                            }
                             software_config__ = map_.next_value()?;
                         }
                         GeneratedField::Metrics => {
-                            if metrics__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metrics"));
-                            }
                             metrics__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -6782,9 +6333,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeAcceleratorConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_
                                     .next_value::<
@@ -6793,9 +6341,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeAcceleratorConfig {
                             );
                         }
                         GeneratedField::CoreCount => {
-                            if core_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("coreCount"));
-                            }
                             core_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7070,9 +6615,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeAccessConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AccessType => {
-                            if access_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("accessType"));
-                            }
                             access_type__ = Some(
                                 map_
                                     .next_value::<runtime_access_config::RuntimeAccessType>()?
@@ -7080,17 +6622,9 @@ impl<'de> serde::Deserialize<'de> for RuntimeAccessConfig {
                             );
                         }
                         GeneratedField::RuntimeOwner => {
-                            if runtime_owner__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("runtimeOwner"),
-                                );
-                            }
                             runtime_owner__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProxyUri => {
-                            if proxy_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("proxyUri"));
-                            }
                             proxy_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7286,9 +6820,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7399,9 +6930,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7509,9 +7037,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7619,11 +7144,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeMetrics {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SystemMetrics => {
-                            if system_metrics__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("systemMetrics"),
-                                );
-                            }
                             system_metrics__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -7772,17 +7292,9 @@ impl<'de> serde::Deserialize<'de> for RuntimeShieldedInstanceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnableSecureBoot => {
-                            if enable_secure_boot__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableSecureBoot"),
-                                );
-                            }
                             enable_secure_boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableVtpm => {
-                            if enable_vtpm__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enableVtpm"));
-                            }
                             enable_vtpm__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableIntegrityMonitoring => {
@@ -8071,35 +7583,15 @@ impl<'de> serde::Deserialize<'de> for RuntimeSoftwareConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NotebookUpgradeSchedule => {
-                            if notebook_upgrade_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("notebookUpgradeSchedule"),
-                                );
-                            }
                             notebook_upgrade_schedule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableHealthMonitoring => {
-                            if enable_health_monitoring__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableHealthMonitoring"),
-                                );
-                            }
                             enable_health_monitoring__ = map_.next_value()?;
                         }
                         GeneratedField::IdleShutdown => {
-                            if idle_shutdown__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("idleShutdown"),
-                                );
-                            }
                             idle_shutdown__ = map_.next_value()?;
                         }
                         GeneratedField::IdleShutdownTimeout => {
-                            if idle_shutdown_timeout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("idleShutdownTimeout"),
-                                );
-                            }
                             idle_shutdown_timeout__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8107,41 +7599,18 @@ impl<'de> serde::Deserialize<'de> for RuntimeSoftwareConfig {
                             );
                         }
                         GeneratedField::InstallGpuDriver => {
-                            if install_gpu_driver__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("installGpuDriver"),
-                                );
-                            }
                             install_gpu_driver__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomGpuDriverPath => {
-                            if custom_gpu_driver_path__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customGpuDriverPath"),
-                                );
-                            }
                             custom_gpu_driver_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PostStartupScript => {
-                            if post_startup_script__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("postStartupScript"),
-                                );
-                            }
                             post_startup_script__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Kernels => {
-                            if kernels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kernels"));
-                            }
                             kernels__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Upgradeable => {
-                            if upgradeable__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("upgradeable"),
-                                );
-                            }
                             upgradeable__ = map_.next_value()?;
                         }
                         GeneratedField::PostStartupScriptBehavior => {
@@ -8160,25 +7629,12 @@ impl<'de> serde::Deserialize<'de> for RuntimeSoftwareConfig {
                             );
                         }
                         GeneratedField::DisableTerminal => {
-                            if disable_terminal__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableTerminal"),
-                                );
-                            }
                             disable_terminal__ = map_.next_value()?;
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = map_.next_value()?;
                         }
                         GeneratedField::MixerDisabled => {
-                            if mixer_disabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mixerDisabled"),
-                                );
-                            }
                             mixer_disabled__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8393,9 +7849,6 @@ impl<'de> serde::Deserialize<'de> for RuntimeUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8612,73 +8065,33 @@ impl<'de> serde::Deserialize<'de> for Schedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<schedule::State>()? as i32);
                         }
                         GeneratedField::CronSchedule => {
-                            if cron_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cronSchedule"),
-                                );
-                            }
                             cron_schedule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TimeZone => {
-                            if time_zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeZone"));
-                            }
                             time_zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExecutionTemplate => {
-                            if execution_template__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("executionTemplate"),
-                                );
-                            }
                             execution_template__ = map_.next_value()?;
                         }
                         GeneratedField::RecentExecutions => {
-                            if recent_executions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recentExecutions"),
-                                );
-                            }
                             recent_executions__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8887,9 +8300,6 @@ impl<'de> serde::Deserialize<'de> for ScheduleCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9000,9 +8410,6 @@ impl<'de> serde::Deserialize<'de> for ScheduleDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9113,9 +8520,6 @@ impl<'de> serde::Deserialize<'de> for ScheduleEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9252,25 +8656,12 @@ impl<'de> serde::Deserialize<'de> for VirtualMachine {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::InstanceName => {
-                            if instance_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("instanceName"),
-                                );
-                            }
                             instance_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InstanceId => {
-                            if instance_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instanceId"));
-                            }
                             instance_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VirtualMachineConfig => {
-                            if virtual_machine_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("virtualMachineConfig"),
-                                );
-                            }
                             virtual_machine_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9576,129 +8967,62 @@ impl<'de> serde::Deserialize<'de> for VirtualMachineConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContainerImages => {
-                            if container_images__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("containerImages"),
-                                );
-                            }
                             container_images__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataDisk => {
-                            if data_disk__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataDisk"));
-                            }
                             data_disk__ = map_.next_value()?;
                         }
                         GeneratedField::EncryptionConfig => {
-                            if encryption_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionConfig"),
-                                );
-                            }
                             encryption_config__ = map_.next_value()?;
                         }
                         GeneratedField::ShieldedInstanceConfig => {
-                            if shielded_instance_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("shieldedInstanceConfig"),
-                                );
-                            }
                             shielded_instance_config__ = map_.next_value()?;
                         }
                         GeneratedField::AcceleratorConfig => {
-                            if accelerator_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorConfig"),
-                                );
-                            }
                             accelerator_config__ = map_.next_value()?;
                         }
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnet => {
-                            if subnet__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnet"));
-                            }
                             subnet__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIpOnly => {
-                            if internal_ip_only__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("internalIpOnly"),
-                                );
-                            }
                             internal_ip_only__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tags => {
-                            if tags__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tags"));
-                            }
                             tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GuestAttributes => {
-                            if guest_attributes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("guestAttributes"),
-                                );
-                            }
                             guest_attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::NicType => {
-                            if nic_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nicType"));
-                            }
                             nic_type__ = Some(
                                 map_.next_value::<virtual_machine_config::NicType>()? as i32,
                             );
                         }
                         GeneratedField::ReservedIpRange => {
-                            if reserved_ip_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reservedIpRange"),
-                                );
-                            }
                             reserved_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BootImage => {
-                            if boot_image__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootImage"));
-                            }
                             boot_image__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10008,9 +9332,6 @@ impl<'de> serde::Deserialize<'de> for VmImage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ImageName => {

@@ -114,25 +114,12 @@ impl<'de> serde::Deserialize<'de> for MessagePublishedData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = map_.next_value()?;
                         }
                         GeneratedField::Subscription => {
-                            if subscription__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("subscription"),
-                                );
-                            }
                             subscription__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeliveryAttempt => {
-                            if delivery_attempt__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deliveryAttempt"),
-                                );
-                            }
                             delivery_attempt__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -249,9 +236,6 @@ impl<'de> serde::Deserialize<'de> for MessagePublishedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -411,9 +395,6 @@ impl<'de> serde::Deserialize<'de> for PubsubMessage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -421,33 +402,17 @@ impl<'de> serde::Deserialize<'de> for PubsubMessage {
                             );
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::MessageId => {
-                            if message_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("messageId"));
-                            }
                             message_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PublishTime => {
-                            if publish_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("publishTime"),
-                                );
-                            }
                             publish_time__ = map_.next_value()?;
                         }
                         GeneratedField::OrderingKey => {
-                            if ordering_key__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("orderingKey"),
-                                );
-                            }
                             ordering_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

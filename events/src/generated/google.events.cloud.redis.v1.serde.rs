@@ -553,75 +553,35 @@ impl<'de> serde::Deserialize<'de> for Instance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::LocationId => {
-                            if location_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("locationId"));
-                            }
                             location_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AlternativeLocationId => {
-                            if alternative_location_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("alternativeLocationId"),
-                                );
-                            }
                             alternative_location_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RedisVersion => {
-                            if redis_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("redisVersion"),
-                                );
-                            }
                             redis_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReservedIpRange => {
-                            if reserved_ip_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reservedIpRange"),
-                                );
-                            }
                             reserved_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SecondaryIpRange => {
-                            if secondary_ip_range__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("secondaryIpRange"),
-                                );
-                            }
                             secondary_ip_range__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -629,55 +589,26 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::CurrentLocationId => {
-                            if current_location_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentLocationId"),
-                                );
-                            }
                             current_location_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<instance::State>()? as i32);
                         }
                         GeneratedField::StatusMessage => {
-                            if status_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("statusMessage"),
-                                );
-                            }
                             status_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RedisConfigs => {
-                            if redis_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("redisConfigs"),
-                                );
-                            }
                             redis_configs__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Tier => {
-                            if tier__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tier"));
-                            }
                             tier__ = Some(map_.next_value::<instance::Tier>()? as i32);
                         }
                         GeneratedField::MemorySizeGb => {
-                            if memory_size_gb__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memorySizeGb"),
-                                );
-                            }
                             memory_size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -685,79 +616,34 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::AuthorizedNetwork => {
-                            if authorized_network__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authorizedNetwork"),
-                                );
-                            }
                             authorized_network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PersistenceIamIdentity => {
-                            if persistence_iam_identity__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("persistenceIamIdentity"),
-                                );
-                            }
                             persistence_iam_identity__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConnectMode => {
-                            if connect_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("connectMode"),
-                                );
-                            }
                             connect_mode__ = Some(
                                 map_.next_value::<instance::ConnectMode>()? as i32,
                             );
                         }
                         GeneratedField::AuthEnabled => {
-                            if auth_enabled__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("authEnabled"),
-                                );
-                            }
                             auth_enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServerCaCerts => {
-                            if server_ca_certs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serverCaCerts"),
-                                );
-                            }
                             server_ca_certs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TransitEncryptionMode => {
-                            if transit_encryption_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("transitEncryptionMode"),
-                                );
-                            }
                             transit_encryption_mode__ = Some(
                                 map_.next_value::<instance::TransitEncryptionMode>()? as i32,
                             );
                         }
                         GeneratedField::MaintenancePolicy => {
-                            if maintenance_policy__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenancePolicy"),
-                                );
-                            }
                             maintenance_policy__ = map_.next_value()?;
                         }
                         GeneratedField::MaintenanceSchedule => {
-                            if maintenance_schedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenanceSchedule"),
-                                );
-                            }
                             maintenance_schedule__ = map_.next_value()?;
                         }
                         GeneratedField::ReplicaCount => {
-                            if replica_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("replicaCount"),
-                                );
-                            }
                             replica_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -765,25 +651,12 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::Nodes => {
-                            if nodes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodes"));
-                            }
                             nodes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReadEndpoint => {
-                            if read_endpoint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("readEndpoint"),
-                                );
-                            }
                             read_endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReadEndpointPort => {
-                            if read_endpoint_port__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("readEndpointPort"),
-                                );
-                            }
                             read_endpoint_port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -791,37 +664,17 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::ReadReplicasMode => {
-                            if read_replicas_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("readReplicasMode"),
-                                );
-                            }
                             read_replicas_mode__ = Some(
                                 map_.next_value::<instance::ReadReplicasMode>()? as i32,
                             );
                         }
                         GeneratedField::CustomerManagedKey => {
-                            if customer_managed_key__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customerManagedKey"),
-                                );
-                            }
                             customer_managed_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PersistenceConfig => {
-                            if persistence_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("persistenceConfig"),
-                                );
-                            }
                             persistence_config__ = map_.next_value()?;
                         }
                         GeneratedField::SuspensionReasons => {
-                            if suspension_reasons__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("suspensionReasons"),
-                                );
-                            }
                             suspension_reasons__ = Some(
                                 map_
                                     .next_value::<Vec<instance::SuspensionReason>>()?
@@ -831,11 +684,6 @@ impl<'de> serde::Deserialize<'de> for Instance {
                             );
                         }
                         GeneratedField::MaintenanceVersion => {
-                            if maintenance_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maintenanceVersion"),
-                                );
-                            }
                             maintenance_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailableMaintenanceVersions => {
@@ -1480,9 +1328,6 @@ impl<'de> serde::Deserialize<'de> for InstanceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1590,9 +1435,6 @@ impl<'de> serde::Deserialize<'de> for InstanceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1698,9 +1540,6 @@ impl<'de> serde::Deserialize<'de> for InstanceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1808,9 +1647,6 @@ impl<'de> serde::Deserialize<'de> for InstanceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1961,31 +1797,15 @@ impl<'de> serde::Deserialize<'de> for MaintenancePolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WeeklyMaintenanceWindow => {
-                            if weekly_maintenance_window__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("weeklyMaintenanceWindow"),
-                                );
-                            }
                             weekly_maintenance_window__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2135,31 +1955,15 @@ impl<'de> serde::Deserialize<'de> for MaintenanceSchedule {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::CanReschedule => {
-                            if can_reschedule__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("canReschedule"),
-                                );
-                            }
                             can_reschedule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ScheduleDeadlineTime => {
-                            if schedule_deadline_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scheduleDeadlineTime"),
-                                );
-                            }
                             schedule_deadline_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2273,15 +2077,9 @@ impl<'de> serde::Deserialize<'de> for NodeInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2442,41 +2240,21 @@ impl<'de> serde::Deserialize<'de> for PersistenceConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PersistenceMode => {
-                            if persistence_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("persistenceMode"),
-                                );
-                            }
                             persistence_mode__ = Some(
                                 map_.next_value::<persistence_config::PersistenceMode>()?
                                     as i32,
                             );
                         }
                         GeneratedField::RdbSnapshotPeriod => {
-                            if rdb_snapshot_period__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rdbSnapshotPeriod"),
-                                );
-                            }
                             rdb_snapshot_period__ = Some(
                                 map_.next_value::<persistence_config::SnapshotPeriod>()?
                                     as i32,
                             );
                         }
                         GeneratedField::RdbNextSnapshotTime => {
-                            if rdb_next_snapshot_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rdbNextSnapshotTime"),
-                                );
-                            }
                             rdb_next_snapshot_time__ = map_.next_value()?;
                         }
                         GeneratedField::RdbSnapshotStartTime => {
-                            if rdb_snapshot_start_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rdbSnapshotStartTime"),
-                                );
-                            }
                             rdb_snapshot_start_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2790,31 +2568,15 @@ impl<'de> serde::Deserialize<'de> for TlsCertificate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SerialNumber => {
-                            if serial_number__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serialNumber"),
-                                );
-                            }
                             serial_number__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExpireTime => {
-                            if expire_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expireTime"));
-                            }
                             expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::Sha1Fingerprint => {
-                            if sha1_fingerprint__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sha1Fingerprint"),
-                                );
-                            }
                             sha1_fingerprint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2950,9 +2712,6 @@ impl<'de> serde::Deserialize<'de> for WeeklyMaintenanceWindow {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Day => {
-                            if day__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("day"));
-                            }
                             day__ = Some(
                                 map_
                                     .next_value::<
@@ -2961,15 +2720,9 @@ impl<'de> serde::Deserialize<'de> for WeeklyMaintenanceWindow {
                             );
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::Duration => {
-                            if duration__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("duration"));
-                            }
                             duration__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

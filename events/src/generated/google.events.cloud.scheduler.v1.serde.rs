@@ -150,41 +150,22 @@ impl<'de> serde::Deserialize<'de> for AppEngineHttpTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::HttpMethod => {
-                            if http_method__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpMethod"));
-                            }
                             http_method__ = Some(
                                 map_.next_value::<HttpMethod>()? as i32,
                             );
                         }
                         GeneratedField::AppEngineRouting => {
-                            if app_engine_routing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appEngineRouting"),
-                                );
-                            }
                             app_engine_routing__ = map_.next_value()?;
                         }
                         GeneratedField::RelativeUri => {
-                            if relative_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("relativeUri"),
-                                );
-                            }
                             relative_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Body => {
-                            if body__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("body"));
-                            }
                             body__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -327,27 +308,15 @@ impl<'de> serde::Deserialize<'de> for AppEngineRouting {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Instance => {
-                            if instance__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instance"));
-                            }
                             instance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -616,31 +585,19 @@ impl<'de> serde::Deserialize<'de> for HttpTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::HttpMethod => {
-                            if http_method__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("httpMethod"));
-                            }
                             http_method__ = Some(
                                 map_.next_value::<HttpMethod>()? as i32,
                             );
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Body => {
-                            if body__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("body"));
-                            }
                             body__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -923,81 +880,36 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Schedule => {
-                            if schedule__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("schedule"));
-                            }
                             schedule__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TimeZone => {
-                            if time_zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeZone"));
-                            }
                             time_zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UserUpdateTime => {
-                            if user_update_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userUpdateTime"),
-                                );
-                            }
                             user_update_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<job::State>()? as i32);
                         }
                         GeneratedField::Status => {
-                            if status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("status"));
-                            }
                             status__ = map_.next_value()?;
                         }
                         GeneratedField::ScheduleTime => {
-                            if schedule_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("scheduleTime"),
-                                );
-                            }
                             schedule_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastAttemptTime => {
-                            if last_attempt_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastAttemptTime"),
-                                );
-                            }
                             last_attempt_time__ = map_.next_value()?;
                         }
                         GeneratedField::RetryConfig => {
-                            if retry_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retryConfig"),
-                                );
-                            }
                             retry_config__ = map_.next_value()?;
                         }
                         GeneratedField::AttemptDeadline => {
-                            if attempt_deadline__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("attemptDeadline"),
-                                );
-                            }
                             attempt_deadline__ = map_.next_value()?;
                         }
                         GeneratedField::PubsubTarget => {
@@ -1225,9 +1137,6 @@ impl<'de> serde::Deserialize<'de> for JobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1331,9 +1240,6 @@ impl<'de> serde::Deserialize<'de> for JobDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1437,9 +1343,6 @@ impl<'de> serde::Deserialize<'de> for JobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1545,9 +1448,6 @@ impl<'de> serde::Deserialize<'de> for JobExecutedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1651,9 +1551,6 @@ impl<'de> serde::Deserialize<'de> for JobUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1772,17 +1669,9 @@ impl<'de> serde::Deserialize<'de> for OAuthToken {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAccountEmail => {
-                            if service_account_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountEmail"),
-                                );
-                            }
                             service_account_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Scope => {
-                            if scope__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scope"));
-                            }
                             scope__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1904,17 +1793,9 @@ impl<'de> serde::Deserialize<'de> for OidcToken {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ServiceAccountEmail => {
-                            if service_account_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccountEmail"),
-                                );
-                            }
                             service_account_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Audience => {
-                            if audience__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("audience"));
-                            }
                             audience__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2045,15 +1926,9 @@ impl<'de> serde::Deserialize<'de> for PubsubTarget {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TopicName => {
-                            if topic_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topicName"));
-                            }
                             topic_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?
@@ -2061,9 +1936,6 @@ impl<'de> serde::Deserialize<'de> for PubsubTarget {
                             );
                         }
                         GeneratedField::Attributes => {
-                            if attributes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attributes"));
-                            }
                             attributes__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2230,9 +2102,6 @@ impl<'de> serde::Deserialize<'de> for RetryConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RetryCount => {
-                            if retry_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("retryCount"));
-                            }
                             retry_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2240,35 +2109,15 @@ impl<'de> serde::Deserialize<'de> for RetryConfig {
                             );
                         }
                         GeneratedField::MaxRetryDuration => {
-                            if max_retry_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxRetryDuration"),
-                                );
-                            }
                             max_retry_duration__ = map_.next_value()?;
                         }
                         GeneratedField::MinBackoffDuration => {
-                            if min_backoff_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minBackoffDuration"),
-                                );
-                            }
                             min_backoff_duration__ = map_.next_value()?;
                         }
                         GeneratedField::MaxBackoffDuration => {
-                            if max_backoff_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxBackoffDuration"),
-                                );
-                            }
                             max_backoff_duration__ = map_.next_value()?;
                         }
                         GeneratedField::MaxDoublings => {
-                            if max_doublings__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxDoublings"),
-                                );
-                            }
                             max_doublings__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2392,9 +2241,6 @@ impl<'de> serde::Deserialize<'de> for SchedulerJobData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CustomData => {
-                            if custom_data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("customData"));
-                            }
                             custom_data__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::BytesDeserialize<_>>()?

@@ -227,95 +227,46 @@ impl<'de> serde::Deserialize<'de> for CustomClass {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomClassId => {
-                            if custom_class_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customClassId"),
-                                );
-                            }
                             custom_class_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Items => {
-                            if items__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("items"));
-                            }
                             items__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KmsKeyVersionName => {
-                            if kms_key_version_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kmsKeyVersionName"),
-                                );
-                            }
                             kms_key_version_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<custom_class::State>()? as i32,
                             );
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExpireTime => {
-                            if expire_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expireTime"));
-                            }
                             expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -438,9 +389,6 @@ impl<'de> serde::Deserialize<'de> for custom_class::ClassItem {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -624,9 +572,6 @@ impl<'de> serde::Deserialize<'de> for CustomClassCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -737,9 +682,6 @@ impl<'de> serde::Deserialize<'de> for CustomClassDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -850,9 +792,6 @@ impl<'de> serde::Deserialize<'de> for CustomClassEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -963,9 +902,6 @@ impl<'de> serde::Deserialize<'de> for CustomClassUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1211,21 +1147,12 @@ impl<'de> serde::Deserialize<'de> for PhraseSet {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Phrases => {
-                            if phrases__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("phrases"));
-                            }
                             phrases__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Boost => {
-                            if boost__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("boost"));
-                            }
                             boost__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1233,75 +1160,37 @@ impl<'de> serde::Deserialize<'de> for PhraseSet {
                             );
                         }
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KmsKeyVersionName => {
-                            if kms_key_version_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("kmsKeyVersionName"),
-                                );
-                            }
                             kms_key_version_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<phrase_set::State>()? as i32,
                             );
                         }
                         GeneratedField::DeleteTime => {
-                            if delete_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deleteTime"));
-                            }
                             delete_time__ = map_.next_value()?;
                         }
                         GeneratedField::ExpireTime => {
-                            if expire_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("expireTime"));
-                            }
                             expire_time__ = map_.next_value()?;
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1428,15 +1317,9 @@ impl<'de> serde::Deserialize<'de> for phrase_set::Phrase {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Boost => {
-                            if boost__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("boost"));
-                            }
                             boost__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1625,9 +1508,6 @@ impl<'de> serde::Deserialize<'de> for PhraseSetCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1738,9 +1618,6 @@ impl<'de> serde::Deserialize<'de> for PhraseSetDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1846,9 +1723,6 @@ impl<'de> serde::Deserialize<'de> for PhraseSetEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1959,9 +1833,6 @@ impl<'de> serde::Deserialize<'de> for PhraseSetUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -89,9 +89,6 @@ impl<'de> serde::Deserialize<'de> for ObjectArchivedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -199,9 +196,6 @@ impl<'de> serde::Deserialize<'de> for ObjectDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -310,9 +304,6 @@ impl<'de> serde::Deserialize<'de> for ObjectFinalizedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -423,9 +414,6 @@ impl<'de> serde::Deserialize<'de> for ObjectMetadataUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -876,43 +864,18 @@ impl<'de> serde::Deserialize<'de> for StorageObjectData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ContentEncoding => {
-                            if content_encoding__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("contentEncoding"),
-                                );
-                            }
                             content_encoding__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContentDisposition => {
-                            if content_disposition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("contentDisposition"),
-                                );
-                            }
                             content_disposition__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CacheControl => {
-                            if cache_control__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cacheControl"),
-                                );
-                            }
                             cache_control__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ContentLanguage => {
-                            if content_language__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("contentLanguage"),
-                                );
-                            }
                             content_language__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metageneration => {
-                            if metageneration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("metageneration"),
-                                );
-                            }
                             metageneration__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -920,25 +883,12 @@ impl<'de> serde::Deserialize<'de> for StorageObjectData {
                             );
                         }
                         GeneratedField::TimeDeleted => {
-                            if time_deleted__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("timeDeleted"),
-                                );
-                            }
                             time_deleted__ = map_.next_value()?;
                         }
                         GeneratedField::ContentType => {
-                            if content_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("contentType"),
-                                );
-                            }
                             content_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Size => {
-                            if size__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("size"));
-                            }
                             size__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -946,25 +896,12 @@ impl<'de> serde::Deserialize<'de> for StorageObjectData {
                             );
                         }
                         GeneratedField::TimeCreated => {
-                            if time_created__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("timeCreated"),
-                                );
-                            }
                             time_created__ = map_.next_value()?;
                         }
                         GeneratedField::Crc32c => {
-                            if crc32c__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crc32c"));
-                            }
                             crc32c__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ComponentCount => {
-                            if component_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("componentCount"),
-                                );
-                            }
                             component_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -972,99 +909,47 @@ impl<'de> serde::Deserialize<'de> for StorageObjectData {
                             );
                         }
                         GeneratedField::Md5Hash => {
-                            if md5_hash__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("md5Hash"));
-                            }
                             md5_hash__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Updated => {
-                            if updated__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updated"));
-                            }
                             updated__ = map_.next_value()?;
                         }
                         GeneratedField::StorageClass => {
-                            if storage_class__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("storageClass"),
-                                );
-                            }
                             storage_class__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KmsKeyName => {
-                            if kms_key_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kmsKeyName"));
-                            }
                             kms_key_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TimeStorageClassUpdated => {
-                            if time_storage_class_updated__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("timeStorageClassUpdated"),
-                                );
-                            }
                             time_storage_class_updated__ = map_.next_value()?;
                         }
                         GeneratedField::TemporaryHold => {
-                            if temporary_hold__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("temporaryHold"),
-                                );
-                            }
                             temporary_hold__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RetentionExpirationTime => {
-                            if retention_expiration_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("retentionExpirationTime"),
-                                );
-                            }
                             retention_expiration_time__ = map_.next_value()?;
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::EventBasedHold => {
-                            if event_based_hold__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("eventBasedHold"),
-                                );
-                            }
                             event_based_hold__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Bucket => {
-                            if bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bucket"));
-                            }
                             bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Generation => {
-                            if generation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("generation"));
-                            }
                             generation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1072,29 +957,15 @@ impl<'de> serde::Deserialize<'de> for StorageObjectData {
                             );
                         }
                         GeneratedField::CustomerEncryption => {
-                            if customer_encryption__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customerEncryption"),
-                                );
-                            }
                             customer_encryption__ = map_.next_value()?;
                         }
                         GeneratedField::MediaLink => {
-                            if media_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mediaLink"));
-                            }
                             media_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SelfLink => {
-                            if self_link__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("selfLink"));
-                            }
                             self_link__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Kind => {
-                            if kind__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("kind"));
-                            }
                             kind__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1250,17 +1121,9 @@ impl<'de> serde::Deserialize<'de> for storage_object_data::CustomerEncryption {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EncryptionAlgorithm => {
-                            if encryption_algorithm__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("encryptionAlgorithm"),
-                                );
-                            }
                             encryption_algorithm__ = Some(map_.next_value()?);
                         }
                         GeneratedField::KeySha256 => {
-                            if key_sha256__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("keySha256"));
-                            }
                             key_sha256__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -83,11 +83,6 @@ impl<'de> serde::Deserialize<'de> for AdBreak {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -288,15 +283,9 @@ impl<'de> serde::Deserialize<'de> for AudioStream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Codec => {
-                            if codec__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("codec"));
-                            }
                             codec__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BitrateBps => {
-                            if bitrate_bps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bitrateBps"));
-                            }
                             bitrate_bps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -304,11 +293,6 @@ impl<'de> serde::Deserialize<'de> for AudioStream {
                             );
                         }
                         GeneratedField::ChannelCount => {
-                            if channel_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("channelCount"),
-                                );
-                            }
                             channel_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -316,25 +300,12 @@ impl<'de> serde::Deserialize<'de> for AudioStream {
                             );
                         }
                         GeneratedField::ChannelLayout => {
-                            if channel_layout__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("channelLayout"),
-                                );
-                            }
                             channel_layout__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mapping => {
-                            if mapping__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mapping"));
-                            }
                             mapping__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SampleRateHertz => {
-                            if sample_rate_hertz__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sampleRateHertz"),
-                                );
-                            }
                             sample_rate_hertz__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -342,19 +313,9 @@ impl<'de> serde::Deserialize<'de> for AudioStream {
                             );
                         }
                         GeneratedField::LanguageCode => {
-                            if language_code__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("languageCode"),
-                                );
-                            }
                             language_code__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -536,21 +497,12 @@ impl<'de> serde::Deserialize<'de> for audio_stream::AudioMapping {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AtomKey => {
-                            if atom_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("atomKey"));
-                            }
                             atom_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InputKey => {
-                            if input_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputKey"));
-                            }
                             input_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InputTrack => {
-                            if input_track__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputTrack"));
-                            }
                             input_track__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -558,11 +510,6 @@ impl<'de> serde::Deserialize<'de> for audio_stream::AudioMapping {
                             );
                         }
                         GeneratedField::InputChannel => {
-                            if input_channel__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inputChannel"),
-                                );
-                            }
                             input_channel__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -570,11 +517,6 @@ impl<'de> serde::Deserialize<'de> for audio_stream::AudioMapping {
                             );
                         }
                         GeneratedField::OutputChannel => {
-                            if output_channel__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputChannel"),
-                                );
-                            }
                             output_channel__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -582,9 +524,6 @@ impl<'de> serde::Deserialize<'de> for audio_stream::AudioMapping {
                             );
                         }
                         GeneratedField::GainDb => {
-                            if gain_db__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gainDb"));
-                            }
                             gain_db__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -734,31 +673,15 @@ impl<'de> serde::Deserialize<'de> for EditAtom {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Inputs => {
-                            if inputs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputs"));
-                            }
                             inputs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EndTimeOffset => {
-                            if end_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endTimeOffset"),
-                                );
-                            }
                             end_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -909,9 +832,6 @@ impl<'de> serde::Deserialize<'de> for ElementaryStream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VideoStream => {
@@ -1068,23 +988,12 @@ impl<'de> serde::Deserialize<'de> for Input {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PreprocessingConfig => {
-                            if preprocessing_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("preprocessingConfig"),
-                                );
-                            }
                             preprocessing_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1304,43 +1213,23 @@ impl<'de> serde::Deserialize<'de> for Job {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<job::ProcessingState>()? as i32,
                             );
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::TtlAfterCompletionDays => {
-                            if ttl_after_completion_days__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("ttlAfterCompletionDays"),
-                                );
-                            }
                             ttl_after_completion_days__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1348,23 +1237,14 @@ impl<'de> serde::Deserialize<'de> for Job {
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(
                                 map_.next_value::<job::ProcessingMode>()? as i32,
                             );
@@ -1760,69 +1640,33 @@ impl<'de> serde::Deserialize<'de> for JobConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Inputs => {
-                            if inputs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputs"));
-                            }
                             inputs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EditList => {
-                            if edit_list__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("editList"));
-                            }
                             edit_list__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ElementaryStreams => {
-                            if elementary_streams__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("elementaryStreams"),
-                                );
-                            }
                             elementary_streams__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MuxStreams => {
-                            if mux_streams__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("muxStreams"));
-                            }
                             mux_streams__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Manifests => {
-                            if manifests__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("manifests"));
-                            }
                             manifests__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Output => {
-                            if output__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("output"));
-                            }
                             output__ = map_.next_value()?;
                         }
                         GeneratedField::AdBreaks => {
-                            if ad_breaks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("adBreaks"));
-                            }
                             ad_breaks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PubsubDestination => {
-                            if pubsub_destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pubsubDestination"),
-                                );
-                            }
                             pubsub_destination__ = map_.next_value()?;
                         }
                         GeneratedField::SpriteSheets => {
-                            if sprite_sheets__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("spriteSheets"),
-                                );
-                            }
                             sprite_sheets__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Overlays => {
-                            if overlays__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("overlays"));
-                            }
                             overlays__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1942,9 +1786,6 @@ impl<'de> serde::Deserialize<'de> for JobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2053,9 +1894,6 @@ impl<'de> serde::Deserialize<'de> for JobDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2164,9 +2002,6 @@ impl<'de> serde::Deserialize<'de> for JobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2293,21 +2128,12 @@ impl<'de> serde::Deserialize<'de> for JobTemplate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Config => {
-                            if config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("config"));
-                            }
                             config__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -2422,9 +2248,6 @@ impl<'de> serde::Deserialize<'de> for JobTemplateCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2535,9 +2358,6 @@ impl<'de> serde::Deserialize<'de> for JobTemplateDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2648,9 +2468,6 @@ impl<'de> serde::Deserialize<'de> for JobTemplateEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2783,23 +2600,14 @@ impl<'de> serde::Deserialize<'de> for Manifest {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FileName => {
-                            if file_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileName"));
-                            }
                             file_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<manifest::ManifestType>()? as i32,
                             );
                         }
                         GeneratedField::MuxStreams => {
-                            if mux_streams__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("muxStreams"));
-                            }
                             mux_streams__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3033,37 +2841,18 @@ impl<'de> serde::Deserialize<'de> for MuxStream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FileName => {
-                            if file_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fileName"));
-                            }
                             file_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Container => {
-                            if container__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("container"));
-                            }
                             container__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ElementaryStreams => {
-                            if elementary_streams__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("elementaryStreams"),
-                                );
-                            }
                             elementary_streams__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SegmentSettings => {
-                            if segment_settings__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("segmentSettings"),
-                                );
-                            }
                             segment_settings__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3170,9 +2959,6 @@ impl<'de> serde::Deserialize<'de> for Output {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3284,15 +3070,9 @@ impl<'de> serde::Deserialize<'de> for Overlay {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Image => {
-                            if image__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("image"));
-                            }
                             image__ = map_.next_value()?;
                         }
                         GeneratedField::Animations => {
-                            if animations__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("animations"));
-                            }
                             animations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3570,11 +3350,6 @@ impl<'de> serde::Deserialize<'de> for overlay::AnimationEnd {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3728,33 +3503,17 @@ impl<'de> serde::Deserialize<'de> for overlay::AnimationFade {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FadeType => {
-                            if fade_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("fadeType"));
-                            }
                             fade_type__ = Some(
                                 map_.next_value::<overlay::FadeType>()? as i32,
                             );
                         }
                         GeneratedField::Xy => {
-                            if xy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("xy"));
-                            }
                             xy__ = map_.next_value()?;
                         }
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::EndTimeOffset => {
-                            if end_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endTimeOffset"),
-                                );
-                            }
                             end_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3879,17 +3638,9 @@ impl<'de> serde::Deserialize<'de> for overlay::AnimationStatic {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Xy => {
-                            if xy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("xy"));
-                            }
                             xy__ = map_.next_value()?;
                         }
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4092,21 +3843,12 @@ impl<'de> serde::Deserialize<'de> for overlay::Image {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Resolution => {
-                            if resolution__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("resolution"));
-                            }
                             resolution__ = map_.next_value()?;
                         }
                         GeneratedField::Alpha => {
-                            if alpha__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("alpha"));
-                            }
                             alpha__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4232,9 +3974,6 @@ impl<'de> serde::Deserialize<'de> for overlay::NormalizedCoordinate {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::X => {
-                            if x__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("x"));
-                            }
                             x__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4242,9 +3981,6 @@ impl<'de> serde::Deserialize<'de> for overlay::NormalizedCoordinate {
                             );
                         }
                         GeneratedField::Y => {
-                            if y__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("y"));
-                            }
                             y__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4422,47 +4158,24 @@ impl<'de> serde::Deserialize<'de> for PreprocessingConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Color => {
-                            if color__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("color"));
-                            }
                             color__ = map_.next_value()?;
                         }
                         GeneratedField::Denoise => {
-                            if denoise__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("denoise"));
-                            }
                             denoise__ = map_.next_value()?;
                         }
                         GeneratedField::Deblock => {
-                            if deblock__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deblock"));
-                            }
                             deblock__ = map_.next_value()?;
                         }
                         GeneratedField::Audio => {
-                            if audio__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("audio"));
-                            }
                             audio__ = map_.next_value()?;
                         }
                         GeneratedField::Crop => {
-                            if crop__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crop"));
-                            }
                             crop__ = map_.next_value()?;
                         }
                         GeneratedField::Pad => {
-                            if pad__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pad"));
-                            }
                             pad__ = map_.next_value()?;
                         }
                         GeneratedField::Deinterlace => {
-                            if deinterlace__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deinterlace"),
-                                );
-                            }
                             deinterlace__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4603,9 +4316,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Audio {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Lufs => {
-                            if lufs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("lufs"));
-                            }
                             lufs__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4613,15 +4323,9 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Audio {
                             );
                         }
                         GeneratedField::HighBoost => {
-                            if high_boost__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("highBoost"));
-                            }
                             high_boost__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LowBoost => {
-                            if low_boost__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("lowBoost"));
-                            }
                             low_boost__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -4752,9 +4456,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Color {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Saturation => {
-                            if saturation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("saturation"));
-                            }
                             saturation__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4762,9 +4463,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Color {
                             );
                         }
                         GeneratedField::Contrast => {
-                            if contrast__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("contrast"));
-                            }
                             contrast__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4772,9 +4470,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Color {
                             );
                         }
                         GeneratedField::Brightness => {
-                            if brightness__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("brightness"));
-                            }
                             brightness__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4933,9 +4628,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Crop {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TopPixels => {
-                            if top_pixels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topPixels"));
-                            }
                             top_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4943,11 +4635,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Crop {
                             );
                         }
                         GeneratedField::BottomPixels => {
-                            if bottom_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bottomPixels"),
-                                );
-                            }
                             bottom_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4955,9 +4642,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Crop {
                             );
                         }
                         GeneratedField::LeftPixels => {
-                            if left_pixels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("leftPixels"));
-                            }
                             left_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4965,11 +4649,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Crop {
                             );
                         }
                         GeneratedField::RightPixels => {
-                            if right_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rightPixels"),
-                                );
-                            }
                             right_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5096,9 +4775,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Deblock {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Strength => {
-                            if strength__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("strength"));
-                            }
                             strength__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5106,9 +4782,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Deblock {
                             );
                         }
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5385,23 +5058,12 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::deinterlace::BwdifCo
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Parity => {
-                            if parity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parity"));
-                            }
                             parity__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeinterlaceAllFrames => {
-                            if deinterlace_all_frames__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deinterlaceAllFrames"),
-                                );
-                            }
                             deinterlace_all_frames__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5561,9 +5223,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::deinterlace::YadifCo
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Mode => {
-                            if mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mode"));
-                            }
                             mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisableSpatialInterlacing => {
@@ -5577,17 +5236,9 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::deinterlace::YadifCo
                             disable_spatial_interlacing__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Parity => {
-                            if parity__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parity"));
-                            }
                             parity__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeinterlaceAllFrames => {
-                            if deinterlace_all_frames__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deinterlaceAllFrames"),
-                                );
-                            }
                             deinterlace_all_frames__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5711,9 +5362,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Denoise {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Strength => {
-                            if strength__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("strength"));
-                            }
                             strength__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5721,9 +5369,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Denoise {
                             );
                         }
                         GeneratedField::Tune => {
-                            if tune__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tune"));
-                            }
                             tune__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5877,9 +5522,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Pad {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TopPixels => {
-                            if top_pixels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topPixels"));
-                            }
                             top_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5887,11 +5529,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Pad {
                             );
                         }
                         GeneratedField::BottomPixels => {
-                            if bottom_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bottomPixels"),
-                                );
-                            }
                             bottom_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5899,9 +5536,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Pad {
                             );
                         }
                         GeneratedField::LeftPixels => {
-                            if left_pixels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("leftPixels"));
-                            }
                             left_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -5909,11 +5543,6 @@ impl<'de> serde::Deserialize<'de> for preprocessing_config::Pad {
                             );
                         }
                         GeneratedField::RightPixels => {
-                            if right_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rightPixels"),
-                                );
-                            }
                             right_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6031,9 +5660,6 @@ impl<'de> serde::Deserialize<'de> for PubsubDestination {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Topic => {
-                            if topic__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("topic"));
-                            }
                             topic__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6162,19 +5788,9 @@ impl<'de> serde::Deserialize<'de> for SegmentSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SegmentDuration => {
-                            if segment_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("segmentDuration"),
-                                );
-                            }
                             segment_duration__ = map_.next_value()?;
                         }
                         GeneratedField::IndividualSegments => {
-                            if individual_segments__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("individualSegments"),
-                                );
-                            }
                             individual_segments__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6411,23 +6027,12 @@ impl<'de> serde::Deserialize<'de> for SpriteSheet {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Format => {
-                            if format__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("format"));
-                            }
                             format__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FilePrefix => {
-                            if file_prefix__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("filePrefix"));
-                            }
                             file_prefix__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SpriteWidthPixels => {
-                            if sprite_width_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("spriteWidthPixels"),
-                                );
-                            }
                             sprite_width_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6435,11 +6040,6 @@ impl<'de> serde::Deserialize<'de> for SpriteSheet {
                             );
                         }
                         GeneratedField::SpriteHeightPixels => {
-                            if sprite_height_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("spriteHeightPixels"),
-                                );
-                            }
                             sprite_height_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6447,11 +6047,6 @@ impl<'de> serde::Deserialize<'de> for SpriteSheet {
                             );
                         }
                         GeneratedField::ColumnCount => {
-                            if column_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("columnCount"),
-                                );
-                            }
                             column_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6459,9 +6054,6 @@ impl<'de> serde::Deserialize<'de> for SpriteSheet {
                             );
                         }
                         GeneratedField::RowCount => {
-                            if row_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("rowCount"));
-                            }
                             row_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6469,25 +6061,12 @@ impl<'de> serde::Deserialize<'de> for SpriteSheet {
                             );
                         }
                         GeneratedField::StartTimeOffset => {
-                            if start_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("startTimeOffset"),
-                                );
-                            }
                             start_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::EndTimeOffset => {
-                            if end_time_offset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("endTimeOffset"),
-                                );
-                            }
                             end_time_offset__ = map_.next_value()?;
                         }
                         GeneratedField::Quality => {
-                            if quality__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("quality"));
-                            }
                             quality__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6669,31 +6248,15 @@ impl<'de> serde::Deserialize<'de> for TextStream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Codec => {
-                            if codec__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("codec"));
-                            }
                             codec__ = Some(map_.next_value()?);
                         }
                         GeneratedField::LanguageCode => {
-                            if language_code__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("languageCode"),
-                                );
-                            }
                             language_code__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Mapping => {
-                            if mapping__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("mapping"));
-                            }
                             mapping__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6834,21 +6397,12 @@ impl<'de> serde::Deserialize<'de> for text_stream::TextMapping {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AtomKey => {
-                            if atom_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("atomKey"));
-                            }
                             atom_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InputKey => {
-                            if input_key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputKey"));
-                            }
                             input_key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InputTrack => {
-                            if input_track__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputTrack"));
-                            }
                             input_track__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7347,11 +6901,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::WidthPixels => {
-                            if width_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("widthPixels"),
-                                );
-                            }
                             width_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7359,11 +6908,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::HeightPixels => {
-                            if height_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("heightPixels"),
-                                );
-                            }
                             height_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7371,9 +6915,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::FrameRate => {
-                            if frame_rate__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("frameRate"));
-                            }
                             frame_rate__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7381,9 +6922,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::BitrateBps => {
-                            if bitrate_bps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bitrateBps"));
-                            }
                             bitrate_bps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7391,25 +6929,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::PixelFormat => {
-                            if pixel_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pixelFormat"),
-                                );
-                            }
                             pixel_format__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RateControlMode => {
-                            if rate_control_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rateControlMode"),
-                                );
-                            }
                             rate_control_mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CrfLevel => {
-                            if crf_level__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crfLevel"));
-                            }
                             crf_level__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7417,27 +6942,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::AllowOpenGop => {
-                            if allow_open_gop__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowOpenGop"),
-                                );
-                            }
                             allow_open_gop__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableTwoPass => {
-                            if enable_two_pass__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableTwoPass"),
-                                );
-                            }
                             enable_two_pass__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VbvSizeBits => {
-                            if vbv_size_bits__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vbvSizeBits"),
-                                );
-                            }
                             vbv_size_bits__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7445,11 +6955,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::VbvFullnessBits => {
-                            if vbv_fullness_bits__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vbvFullnessBits"),
-                                );
-                            }
                             vbv_fullness_bits__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7457,25 +6962,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::EntropyCoder => {
-                            if entropy_coder__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("entropyCoder"),
-                                );
-                            }
                             entropy_coder__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BPyramid => {
-                            if b_pyramid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bPyramid"));
-                            }
                             b_pyramid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BFrameCount => {
-                            if b_frame_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bFrameCount"),
-                                );
-                            }
                             b_frame_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7483,9 +6975,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::AqStrength => {
-                            if aq_strength__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("aqStrength"));
-                            }
                             aq_strength__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7493,21 +6982,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H264CodecSettings {
                             );
                         }
                         GeneratedField::Profile => {
-                            if profile__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profile"));
-                            }
                             profile__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tune => {
-                            if tune__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tune"));
-                            }
                             tune__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Preset => {
-                            if preset__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("preset"));
-                            }
                             preset__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GopFrameCount => {
@@ -7888,11 +7368,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::WidthPixels => {
-                            if width_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("widthPixels"),
-                                );
-                            }
                             width_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7900,11 +7375,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::HeightPixels => {
-                            if height_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("heightPixels"),
-                                );
-                            }
                             height_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7912,9 +7382,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::FrameRate => {
-                            if frame_rate__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("frameRate"));
-                            }
                             frame_rate__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7922,9 +7389,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::BitrateBps => {
-                            if bitrate_bps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bitrateBps"));
-                            }
                             bitrate_bps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7932,25 +7396,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::PixelFormat => {
-                            if pixel_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pixelFormat"),
-                                );
-                            }
                             pixel_format__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RateControlMode => {
-                            if rate_control_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rateControlMode"),
-                                );
-                            }
                             rate_control_mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CrfLevel => {
-                            if crf_level__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crfLevel"));
-                            }
                             crf_level__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7958,27 +7409,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::AllowOpenGop => {
-                            if allow_open_gop__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("allowOpenGop"),
-                                );
-                            }
                             allow_open_gop__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableTwoPass => {
-                            if enable_two_pass__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableTwoPass"),
-                                );
-                            }
                             enable_two_pass__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VbvSizeBits => {
-                            if vbv_size_bits__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vbvSizeBits"),
-                                );
-                            }
                             vbv_size_bits__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7986,11 +7422,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::VbvFullnessBits => {
-                            if vbv_fullness_bits__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("vbvFullnessBits"),
-                                );
-                            }
                             vbv_fullness_bits__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7998,17 +7429,9 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::BPyramid => {
-                            if b_pyramid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bPyramid"));
-                            }
                             b_pyramid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BFrameCount => {
-                            if b_frame_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bFrameCount"),
-                                );
-                            }
                             b_frame_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8016,9 +7439,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::AqStrength => {
-                            if aq_strength__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("aqStrength"));
-                            }
                             aq_strength__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8026,21 +7446,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::H265CodecSettings {
                             );
                         }
                         GeneratedField::Profile => {
-                            if profile__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profile"));
-                            }
                             profile__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Tune => {
-                            if tune__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("tune"));
-                            }
                             tune__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Preset => {
-                            if preset__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("preset"));
-                            }
                             preset__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GopFrameCount => {
@@ -8311,11 +7722,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::WidthPixels => {
-                            if width_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("widthPixels"),
-                                );
-                            }
                             width_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8323,11 +7729,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                             );
                         }
                         GeneratedField::HeightPixels => {
-                            if height_pixels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("heightPixels"),
-                                );
-                            }
                             height_pixels__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8335,9 +7736,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                             );
                         }
                         GeneratedField::FrameRate => {
-                            if frame_rate__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("frameRate"));
-                            }
                             frame_rate__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8345,9 +7743,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                             );
                         }
                         GeneratedField::BitrateBps => {
-                            if bitrate_bps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bitrateBps"));
-                            }
                             bitrate_bps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8355,25 +7750,12 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                             );
                         }
                         GeneratedField::PixelFormat => {
-                            if pixel_format__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("pixelFormat"),
-                                );
-                            }
                             pixel_format__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RateControlMode => {
-                            if rate_control_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rateControlMode"),
-                                );
-                            }
                             rate_control_mode__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CrfLevel => {
-                            if crf_level__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crfLevel"));
-                            }
                             crf_level__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8381,9 +7763,6 @@ impl<'de> serde::Deserialize<'de> for video_stream::Vp9CodecSettings {
                             );
                         }
                         GeneratedField::Profile => {
-                            if profile__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("profile"));
-                            }
                             profile__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GopFrameCount => {

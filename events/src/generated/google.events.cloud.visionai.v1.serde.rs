@@ -357,65 +357,33 @@ impl<'de> serde::Deserialize<'de> for Analysis {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AnalysisDefinition => {
-                            if analysis_definition__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("analysisDefinition"),
-                                );
-                            }
                             analysis_definition__ = map_.next_value()?;
                         }
                         GeneratedField::InputStreamsMapping => {
-                            if input_streams_mapping__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inputStreamsMapping"),
-                                );
-                            }
                             input_streams_mapping__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::OutputStreamsMapping => {
-                            if output_streams_mapping__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputStreamsMapping"),
-                                );
-                            }
                             output_streams_mapping__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisableEventWatch => {
-                            if disable_event_watch__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("disableEventWatch"),
-                                );
-                            }
                             disable_event_watch__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -533,9 +501,6 @@ impl<'de> serde::Deserialize<'de> for AnalysisCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -646,9 +611,6 @@ impl<'de> serde::Deserialize<'de> for AnalysisDefinition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Analyzers => {
-                            if analyzers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("analyzers"));
-                            }
                             analyzers__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -759,9 +721,6 @@ impl<'de> serde::Deserialize<'de> for AnalysisDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -869,9 +828,6 @@ impl<'de> serde::Deserialize<'de> for AnalysisEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -982,9 +938,6 @@ impl<'de> serde::Deserialize<'de> for AnalysisUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1140,37 +1093,20 @@ impl<'de> serde::Deserialize<'de> for AnalyzerDefinition {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Analyzer => {
-                            if analyzer__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("analyzer"));
-                            }
                             analyzer__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Operator => {
-                            if operator__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operator"));
-                            }
                             operator__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Inputs => {
-                            if inputs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("inputs"));
-                            }
                             inputs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Attrs => {
-                            if attrs__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("attrs"));
-                            }
                             attrs__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DebugOptions => {
-                            if debug_options__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("debugOptions"),
-                                );
-                            }
                             debug_options__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1288,11 +1224,6 @@ impl<'de> serde::Deserialize<'de> for analyzer_definition::DebugOptions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnvironmentVariables => {
-                            if environment_variables__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("environmentVariables"),
-                                );
-                            }
                             environment_variables__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -1405,9 +1336,6 @@ impl<'de> serde::Deserialize<'de> for analyzer_definition::StreamInput {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Input => {
-                            if input__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("input"));
-                            }
                             input__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1630,77 +1558,37 @@ impl<'de> serde::Deserialize<'de> for Application {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApplicationConfigs => {
-                            if application_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("applicationConfigs"),
-                                );
-                            }
                             application_configs__ = map_.next_value()?;
                         }
                         GeneratedField::RuntimeInfo => {
-                            if runtime_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("runtimeInfo"),
-                                );
-                            }
                             runtime_info__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<application::State>()? as i32,
                             );
                         }
                         GeneratedField::BillingMode => {
-                            if billing_mode__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("billingMode"),
-                                );
-                            }
                             billing_mode__ = Some(
                                 map_.next_value::<application::BillingMode>()? as i32,
                             );
@@ -1857,25 +1745,12 @@ impl<'de> serde::Deserialize<'de> for application::ApplicationRuntimeInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DeployTime => {
-                            if deploy_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deployTime"));
-                            }
                             deploy_time__ = map_.next_value()?;
                         }
                         GeneratedField::GlobalOutputResources => {
-                            if global_output_resources__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("globalOutputResources"),
-                                );
-                            }
                             global_output_resources__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MonitoringConfig => {
-                            if monitoring_config__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("monitoringConfig"),
-                                );
-                            }
                             monitoring_config__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2021,25 +1896,12 @@ for application::application_runtime_info::GlobalOutputResource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::OutputResource => {
-                            if output_resource__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outputResource"),
-                                );
-                            }
                             output_resource__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProducerNode => {
-                            if producer_node__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("producerNode"),
-                                );
-                            }
                             producer_node__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2156,9 +2018,6 @@ for application::application_runtime_info::MonitoringConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Enabled => {
-                            if enabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("enabled"));
-                            }
                             enabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2445,9 +2304,6 @@ impl<'de> serde::Deserialize<'de> for ApplicationConfigs {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Nodes => {
-                            if nodes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodes"));
-                            }
                             nodes__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2558,9 +2414,6 @@ impl<'de> serde::Deserialize<'de> for ApplicationCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2671,9 +2524,6 @@ impl<'de> serde::Deserialize<'de> for ApplicationDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2784,9 +2634,6 @@ impl<'de> serde::Deserialize<'de> for ApplicationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2897,9 +2744,6 @@ impl<'de> serde::Deserialize<'de> for ApplicationUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3192,15 +3036,9 @@ impl<'de> serde::Deserialize<'de> for AutoscalingMetricSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MetricName => {
-                            if metric_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metricName"));
-                            }
                             metric_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Target => {
-                            if target__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("target"));
-                            }
                             target__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3345,17 +3183,9 @@ impl<'de> serde::Deserialize<'de> for BigQueryConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Table => {
-                            if table__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("table"));
-                            }
                             table__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CloudFunctionMapping => {
-                            if cloud_function_mapping__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cloudFunctionMapping"),
-                                );
-                            }
                             cloud_function_mapping__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3564,37 +3394,20 @@ impl<'de> serde::Deserialize<'de> for Cluster {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -3610,15 +3423,9 @@ impl<'de> serde::Deserialize<'de> for Cluster {
                             dataplane_service_endpoint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<cluster::State>()? as i32);
                         }
                         GeneratedField::PscTarget => {
-                            if psc_target__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("pscTarget"));
-                            }
                             psc_target__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3820,9 +3627,6 @@ impl<'de> serde::Deserialize<'de> for ClusterCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3933,9 +3737,6 @@ impl<'de> serde::Deserialize<'de> for ClusterDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4041,9 +3842,6 @@ impl<'de> serde::Deserialize<'de> for ClusterEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4154,9 +3952,6 @@ impl<'de> serde::Deserialize<'de> for ClusterUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4319,9 +4114,6 @@ impl<'de> serde::Deserialize<'de> for CustomProcessorSourceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::SourceType => {
-                            if source_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceType"));
-                            }
                             source_type__ = Some(
                                 map_
                                     .next_value::<custom_processor_source_info::SourceType>()?
@@ -4329,21 +4121,11 @@ impl<'de> serde::Deserialize<'de> for CustomProcessorSourceInfo {
                             );
                         }
                         GeneratedField::AdditionalInfo => {
-                            if additional_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("additionalInfo"),
-                                );
-                            }
                             additional_info__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::ModelSchema => {
-                            if model_schema__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("modelSchema"),
-                                );
-                            }
                             model_schema__ = map_.next_value()?;
                         }
                         GeneratedField::VertexModel => {
@@ -4500,27 +4282,12 @@ impl<'de> serde::Deserialize<'de> for custom_processor_source_info::ModelSchema 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::InstancesSchema => {
-                            if instances_schema__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("instancesSchema"),
-                                );
-                            }
                             instances_schema__ = map_.next_value()?;
                         }
                         GeneratedField::ParametersSchema => {
-                            if parameters_schema__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("parametersSchema"),
-                                );
-                            }
                             parameters_schema__ = map_.next_value()?;
                         }
                         GeneratedField::PredictionsSchema => {
-                            if predictions_schema__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("predictionsSchema"),
-                                );
-                            }
                             predictions_schema__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4844,19 +4611,9 @@ impl<'de> serde::Deserialize<'de> for DedicatedResources {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MachineSpec => {
-                            if machine_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineSpec"),
-                                );
-                            }
                             machine_spec__ = map_.next_value()?;
                         }
                         GeneratedField::MinReplicaCount => {
-                            if min_replica_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minReplicaCount"),
-                                );
-                            }
                             min_replica_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4864,11 +4621,6 @@ impl<'de> serde::Deserialize<'de> for DedicatedResources {
                             );
                         }
                         GeneratedField::MaxReplicaCount => {
-                            if max_replica_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxReplicaCount"),
-                                );
-                            }
                             max_replica_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4876,11 +4628,6 @@ impl<'de> serde::Deserialize<'de> for DedicatedResources {
                             );
                         }
                         GeneratedField::AutoscalingMetricSpecs => {
-                            if autoscaling_metric_specs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("autoscalingMetricSpecs"),
-                                );
-                            }
                             autoscaling_metric_specs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -5060,53 +4807,26 @@ impl<'de> serde::Deserialize<'de> for Draft {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DraftApplicationConfigs => {
-                            if draft_application_configs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("draftApplicationConfigs"),
-                                );
-                            }
                             draft_application_configs__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5220,9 +4940,6 @@ impl<'de> serde::Deserialize<'de> for DraftCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5328,9 +5045,6 @@ impl<'de> serde::Deserialize<'de> for DraftDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5434,9 +5148,6 @@ impl<'de> serde::Deserialize<'de> for DraftEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5544,9 +5255,6 @@ impl<'de> serde::Deserialize<'de> for DraftUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5724,57 +5432,30 @@ impl<'de> serde::Deserialize<'de> for Event {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AlignmentClock => {
-                            if alignment_clock__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("alignmentClock"),
-                                );
-                            }
                             alignment_clock__ = Some(
                                 map_.next_value::<event::Clock>()? as i32,
                             );
                         }
                         GeneratedField::GracePeriod => {
-                            if grace_period__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("gracePeriod"),
-                                );
-                            }
                             grace_period__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5961,9 +5642,6 @@ impl<'de> serde::Deserialize<'de> for EventCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6069,9 +5747,6 @@ impl<'de> serde::Deserialize<'de> for EventDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6175,9 +5850,6 @@ impl<'de> serde::Deserialize<'de> for EventEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6285,9 +5957,6 @@ impl<'de> serde::Deserialize<'de> for EventUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6390,9 +6059,6 @@ impl<'de> serde::Deserialize<'de> for GcsSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uris => {
-                            if uris__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uris"));
-                            }
                             uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6622,29 +6288,14 @@ impl<'de> serde::Deserialize<'de> for MachineSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AcceleratorType => {
-                            if accelerator_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorType"),
-                                );
-                            }
                             accelerator_type__ = Some(
                                 map_.next_value::<AcceleratorType>()? as i32,
                             );
                         }
                         GeneratedField::AcceleratorCount => {
-                            if accelerator_count__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceleratorCount"),
-                                );
-                            }
                             accelerator_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -6779,21 +6430,12 @@ impl<'de> serde::Deserialize<'de> for MediaWarehouseConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Corpus => {
-                            if corpus__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("corpus"));
-                            }
                             corpus__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Ttl => {
-                            if ttl__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ttl"));
-                            }
                             ttl__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7058,35 +6700,18 @@ impl<'de> serde::Deserialize<'de> for Node {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NodeConfig => {
-                            if node_config__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nodeConfig"));
-                            }
                             node_config__ = map_.next_value()?;
                         }
                         GeneratedField::Processor => {
-                            if processor__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("processor"));
-                            }
                             processor__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Parents => {
-                            if parents__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parents"));
-                            }
                             parents__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OutputAllOutputChannelsToStream => {
@@ -7247,25 +6872,12 @@ impl<'de> serde::Deserialize<'de> for node::InputEdge {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ParentNode => {
-                            if parent_node__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("parentNode"));
-                            }
                             parent_node__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ParentOutputChannel => {
-                            if parent_output_channel__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("parentOutputChannel"),
-                                );
-                            }
                             parent_output_channel__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConnectedInputChannel => {
-                            if connected_input_channel__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("connectedInputChannel"),
-                                );
-                            }
                             connected_input_channel__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7378,11 +6990,6 @@ impl<'de> serde::Deserialize<'de> for NormalizedPolygon {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NormalizedVertices => {
-                            if normalized_vertices__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("normalizedVertices"),
-                                );
-                            }
                             normalized_vertices__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7495,11 +7102,6 @@ impl<'de> serde::Deserialize<'de> for NormalizedPolyline {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NormalizedVertices => {
-                            if normalized_vertices__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("normalizedVertices"),
-                                );
-                            }
                             normalized_vertices__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -7614,9 +7216,6 @@ impl<'de> serde::Deserialize<'de> for NormalizedVertex {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::X => {
-                            if x__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("x"));
-                            }
                             x__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7624,9 +7223,6 @@ impl<'de> serde::Deserialize<'de> for NormalizedVertex {
                             );
                         }
                         GeneratedField::Y => {
-                            if y__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("y"));
-                            }
                             y__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -7783,19 +7379,9 @@ impl<'de> serde::Deserialize<'de> for OccupancyCountConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnablePeopleCounting => {
-                            if enable_people_counting__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enablePeopleCounting"),
-                                );
-                            }
                             enable_people_counting__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableVehicleCounting => {
-                            if enable_vehicle_counting__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableVehicleCounting"),
-                                );
-                            }
                             enable_vehicle_counting__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableDwellingTimeTracking => {
@@ -7935,20 +7521,12 @@ impl<'de> serde::Deserialize<'de> for PersonBlurConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::PersonBlurType => {
-                            if person_blur_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("personBlurType"),
-                                );
-                            }
                             person_blur_type__ = Some(
                                 map_.next_value::<person_blur_config::PersonBlurType>()?
                                     as i32,
                             );
                         }
                         GeneratedField::FacesOnly => {
-                            if faces_only__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("facesOnly"));
-                            }
                             faces_only__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8164,19 +7742,9 @@ impl<'de> serde::Deserialize<'de> for PersonVehicleDetectionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EnablePeopleCounting => {
-                            if enable_people_counting__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enablePeopleCounting"),
-                                );
-                            }
                             enable_people_counting__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableVehicleCounting => {
-                            if enable_vehicle_counting__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableVehicleCounting"),
-                                );
-                            }
                             enable_vehicle_counting__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8583,65 +8151,33 @@ impl<'de> serde::Deserialize<'de> for Process {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Analysis => {
-                            if analysis__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("analysis"));
-                            }
                             analysis__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AttributeOverrides => {
-                            if attribute_overrides__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("attributeOverrides"),
-                                );
-                            }
                             attribute_overrides__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RunStatus => {
-                            if run_status__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("runStatus"));
-                            }
                             run_status__ = map_.next_value()?;
                         }
                         GeneratedField::RunMode => {
-                            if run_mode__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("runMode"));
-                            }
                             run_mode__ = Some(map_.next_value::<RunMode>()? as i32);
                         }
                         GeneratedField::EventId => {
-                            if event_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventId"));
-                            }
                             event_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BatchId => {
-                            if batch_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("batchId"));
-                            }
                             batch_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RetryCount => {
-                            if retry_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("retryCount"));
-                            }
                             retry_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8765,9 +8301,6 @@ impl<'de> serde::Deserialize<'de> for ProcessCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8878,9 +8411,6 @@ impl<'de> serde::Deserialize<'de> for ProcessDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8986,9 +8516,6 @@ impl<'de> serde::Deserialize<'de> for ProcessEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9099,9 +8626,6 @@ impl<'de> serde::Deserialize<'de> for ProcessUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9395,61 +8919,31 @@ impl<'de> serde::Deserialize<'de> for Processor {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProcessorType => {
-                            if processor_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("processorType"),
-                                );
-                            }
                             processor_type__ = Some(
                                 map_.next_value::<processor::ProcessorType>()? as i32,
                             );
                         }
                         GeneratedField::ModelType => {
-                            if model_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("modelType"));
-                            }
                             model_type__ = Some(map_.next_value::<ModelType>()? as i32);
                         }
                         GeneratedField::CustomProcessorSourceInfo => {
@@ -9463,27 +8957,14 @@ impl<'de> serde::Deserialize<'de> for Processor {
                             custom_processor_source_info__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<processor::ProcessorState>()? as i32,
                             );
                         }
                         GeneratedField::ProcessorIoSpec => {
-                            if processor_io_spec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("processorIoSpec"),
-                                );
-                            }
                             processor_io_spec__ = map_.next_value()?;
                         }
                         GeneratedField::ConfigurationTypeurl => {
-                            if configuration_typeurl__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("configurationTypeurl"),
-                                );
-                            }
                             configuration_typeurl__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SupportedAnnotationTypes => {
@@ -9503,11 +8984,6 @@ impl<'de> serde::Deserialize<'de> for Processor {
                             );
                         }
                         GeneratedField::SupportsPostProcessing => {
-                            if supports_post_processing__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("supportsPostProcessing"),
-                                );
-                            }
                             supports_post_processing__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -10171,9 +9647,6 @@ impl<'de> serde::Deserialize<'de> for ProcessorCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10284,9 +9757,6 @@ impl<'de> serde::Deserialize<'de> for ProcessorDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10397,9 +9867,6 @@ impl<'de> serde::Deserialize<'de> for ProcessorEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10567,19 +10034,9 @@ impl<'de> serde::Deserialize<'de> for ProcessorIoSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::GraphInputChannelSpecs => {
-                            if graph_input_channel_specs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("graphInputChannelSpecs"),
-                                );
-                            }
                             graph_input_channel_specs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GraphOutputChannelSpecs => {
-                            if graph_output_channel_specs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("graphOutputChannelSpecs"),
-                                );
-                            }
                             graph_output_channel_specs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InstanceResourceInputBindingSpecs => {
@@ -10781,37 +10238,18 @@ impl<'de> serde::Deserialize<'de> for processor_io_spec::GraphInputChannelSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(map_.next_value::<DataType>()? as i32);
                         }
                         GeneratedField::AcceptedDataTypeUris => {
-                            if accepted_data_type_uris__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("acceptedDataTypeUris"),
-                                );
-                            }
                             accepted_data_type_uris__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Required => {
-                            if required__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("required"));
-                            }
                             required__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxConnectionAllowed => {
-                            if max_connection_allowed__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxConnectionAllowed"),
-                                );
-                            }
                             max_connection_allowed__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -10961,23 +10399,12 @@ impl<'de> serde::Deserialize<'de> for processor_io_spec::GraphOutputChannelSpec 
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DataType => {
-                            if data_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("dataType"));
-                            }
                             data_type__ = Some(map_.next_value::<DataType>()? as i32);
                         }
                         GeneratedField::DataTypeUri => {
-                            if data_type_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dataTypeUri"),
-                                );
-                            }
                             data_type_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11126,9 +10553,6 @@ for processor_io_spec::InstanceResourceInputBindingSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConfigTypeUri => {
@@ -11293,23 +10717,12 @@ for processor_io_spec::InstanceResourceOutputBindingSpec {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceTypeUri => {
-                            if resource_type_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceTypeUri"),
-                                );
-                            }
                             resource_type_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Explicit => {
-                            if explicit__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("explicit"));
-                            }
                             explicit__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11422,9 +10835,6 @@ impl<'de> serde::Deserialize<'de> for ProcessorUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11615,17 +11025,11 @@ impl<'de> serde::Deserialize<'de> for RunStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<run_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Reason => {
-                            if reason__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("reason"));
-                            }
                             reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11882,51 +11286,28 @@ impl<'de> serde::Deserialize<'de> for Series {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Stream => {
-                            if stream__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stream"));
-                            }
                             stream__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Event => {
-                            if event__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("event"));
-                            }
                             event__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12043,9 +11424,6 @@ impl<'de> serde::Deserialize<'de> for SeriesCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12154,9 +11532,6 @@ impl<'de> serde::Deserialize<'de> for SeriesDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12260,9 +11635,6 @@ impl<'de> serde::Deserialize<'de> for SeriesEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12373,9 +11745,6 @@ impl<'de> serde::Deserialize<'de> for SeriesUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12563,63 +11932,31 @@ impl<'de> serde::Deserialize<'de> for Stream {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EnableHlsPlayback => {
-                            if enable_hls_playback__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("enableHlsPlayback"),
-                                );
-                            }
                             enable_hls_playback__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MediaWarehouseAsset => {
-                            if media_warehouse_asset__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mediaWarehouseAsset"),
-                                );
-                            }
                             media_warehouse_asset__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12800,31 +12137,15 @@ impl<'de> serde::Deserialize<'de> for StreamAnnotation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceStream => {
-                            if source_stream__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("sourceStream"),
-                                );
-                            }
                             source_stream__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<StreamAnnotationType>()? as i32,
                             );
@@ -13042,9 +12363,6 @@ impl<'de> serde::Deserialize<'de> for StreamCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13153,9 +12471,6 @@ impl<'de> serde::Deserialize<'de> for StreamDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13259,9 +12574,6 @@ impl<'de> serde::Deserialize<'de> for StreamEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13372,9 +12684,6 @@ impl<'de> serde::Deserialize<'de> for StreamUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -13515,25 +12824,12 @@ impl<'de> serde::Deserialize<'de> for StreamWithAnnotation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Stream => {
-                            if stream__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stream"));
-                            }
                             stream__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ApplicationAnnotations => {
-                            if application_annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("applicationAnnotations"),
-                                );
-                            }
                             application_annotations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NodeAnnotations => {
-                            if node_annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("nodeAnnotations"),
-                                );
-                            }
                             node_annotations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13656,17 +12952,9 @@ impl<'de> serde::Deserialize<'de> for stream_with_annotation::NodeAnnotation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Node => {
-                            if node__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("node"));
-                            }
                             node__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -13824,11 +13112,6 @@ impl<'de> serde::Deserialize<'de> for VertexAutoMlVideoConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ConfidenceThreshold => {
-                            if confidence_threshold__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("confidenceThreshold"),
-                                );
-                            }
                             confidence_threshold__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -13836,19 +13119,9 @@ impl<'de> serde::Deserialize<'de> for VertexAutoMlVideoConfig {
                             );
                         }
                         GeneratedField::BlockedLabels => {
-                            if blocked_labels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("blockedLabels"),
-                                );
-                            }
                             blocked_labels__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MaxPredictions => {
-                            if max_predictions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxPredictions"),
-                                );
-                            }
                             max_predictions__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -13856,11 +13129,6 @@ impl<'de> serde::Deserialize<'de> for VertexAutoMlVideoConfig {
                             );
                         }
                         GeneratedField::BoundingBoxSizeLimit => {
-                            if bounding_box_size_limit__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("boundingBoxSizeLimit"),
-                                );
-                            }
                             bounding_box_size_limit__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -13998,11 +13266,6 @@ impl<'de> serde::Deserialize<'de> for VertexAutoMlVisionConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ConfidenceThreshold => {
-                            if confidence_threshold__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("confidenceThreshold"),
-                                );
-                            }
                             confidence_threshold__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -14010,11 +13273,6 @@ impl<'de> serde::Deserialize<'de> for VertexAutoMlVisionConfig {
                             );
                         }
                         GeneratedField::MaxPredictions => {
-                            if max_predictions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxPredictions"),
-                                );
-                            }
                             max_predictions__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -14184,11 +13442,6 @@ impl<'de> serde::Deserialize<'de> for VertexCustomConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::MaxPredictionFps => {
-                            if max_prediction_fps__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("maxPredictionFps"),
-                                );
-                            }
                             max_prediction_fps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -14196,11 +13449,6 @@ impl<'de> serde::Deserialize<'de> for VertexCustomConfig {
                             );
                         }
                         GeneratedField::DedicatedResources => {
-                            if dedicated_resources__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("dedicatedResources"),
-                                );
-                            }
                             dedicated_resources__ = map_.next_value()?;
                         }
                         GeneratedField::PostProcessingCloudFunction => {
@@ -14355,17 +13603,9 @@ impl<'de> serde::Deserialize<'de> for VideoStreamInputConfig {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Streams => {
-                            if streams__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("streams"));
-                            }
                             streams__ = Some(map_.next_value()?);
                         }
                         GeneratedField::StreamsWithAnnotation => {
-                            if streams_with_annotation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("streamsWithAnnotation"),
-                                );
-                            }
                             streams_with_annotation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

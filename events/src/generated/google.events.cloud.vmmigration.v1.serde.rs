@@ -211,29 +211,15 @@ impl<'de> serde::Deserialize<'de> for ApplianceVersion {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uri => {
-                            if uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uri"));
-                            }
                             uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Critical => {
-                            if critical__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("critical"));
-                            }
                             critical__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ReleaseNotesUri => {
-                            if release_notes_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("releaseNotesUri"),
-                                );
-                            }
                             release_notes_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -357,17 +343,11 @@ impl<'de> serde::Deserialize<'de> for AppliedLicense {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(
                                 map_.next_value::<applied_license::Type>()? as i32,
                             );
                         }
                         GeneratedField::OsLicense => {
-                            if os_license__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("osLicense"));
-                            }
                             os_license__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -572,19 +552,9 @@ impl<'de> serde::Deserialize<'de> for AvailableUpdates {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::NewDeployableAppliance => {
-                            if new_deployable_appliance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("newDeployableAppliance"),
-                                );
-                            }
                             new_deployable_appliance__ = map_.next_value()?;
                         }
                         GeneratedField::InPlaceUpdate => {
-                            if in_place_update__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inPlaceUpdate"),
-                                );
-                            }
                             in_place_update__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -800,31 +770,17 @@ impl<'de> serde::Deserialize<'de> for AwsSourceDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AwsRegion => {
-                            if aws_region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("awsRegion"));
-                            }
                             aws_region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<aws_source_details::State>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::InventoryTagList => {
-                            if inventory_tag_list__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("inventoryTagList"),
-                                );
-                            }
                             inventory_tag_list__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InventorySecurityGroupNames => {
@@ -850,9 +806,6 @@ impl<'de> serde::Deserialize<'de> for AwsSourceDetails {
                             );
                         }
                         GeneratedField::PublicIp => {
-                            if public_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("publicIp"));
-                            }
                             public_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AccessKeyCreds => {
@@ -984,11 +937,6 @@ impl<'de> serde::Deserialize<'de> for aws_source_details::AccessKeyCredentials {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AccessKeyId => {
-                            if access_key_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accessKeyId"),
-                                );
-                            }
                             access_key_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1183,15 +1131,9 @@ impl<'de> serde::Deserialize<'de> for aws_source_details::Tag {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1338,19 +1280,11 @@ impl<'de> serde::Deserialize<'de> for AwsSourceVmDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Firmware => {
-                            if firmware__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("firmware"));
-                            }
                             firmware__ = Some(
                                 map_.next_value::<aws_source_vm_details::Firmware>()? as i32,
                             );
                         }
                         GeneratedField::CommittedStorageBytes => {
-                            if committed_storage_bytes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("committedStorageBytes"),
-                                );
-                            }
                             committed_storage_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1358,9 +1292,6 @@ impl<'de> serde::Deserialize<'de> for AwsSourceVmDetails {
                             );
                         }
                         GeneratedField::Disks => {
-                            if disks__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disks"));
-                            }
                             disks__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1504,9 +1435,6 @@ impl<'de> serde::Deserialize<'de> for aws_source_vm_details::AwsDiskDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DiskNumber => {
-                            if disk_number__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskNumber"));
-                            }
                             disk_number__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1514,15 +1442,9 @@ impl<'de> serde::Deserialize<'de> for aws_source_vm_details::AwsDiskDetails {
                             );
                         }
                         GeneratedField::VolumeId => {
-                            if volume_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("volumeId"));
-                            }
                             volume_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SizeGb => {
-                            if size_gb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sizeGb"));
-                            }
                             size_gb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1794,47 +1716,26 @@ impl<'de> serde::Deserialize<'de> for CloneJob {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<clone_job::State>()? as i32,
                             );
                         }
                         GeneratedField::StateTime => {
-                            if state_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stateTime"));
-                            }
                             state_time__ = map_.next_value()?;
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::Steps => {
-                            if steps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("steps"));
-                            }
                             steps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ComputeEngineTargetDetails => {
@@ -2058,9 +1959,6 @@ impl<'de> serde::Deserialize<'de> for CloneJobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2171,9 +2069,6 @@ impl<'de> serde::Deserialize<'de> for CloneJobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2328,15 +2223,9 @@ impl<'de> serde::Deserialize<'de> for CloneStep {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::AdaptingOs => {
@@ -2949,141 +2838,67 @@ impl<'de> serde::Deserialize<'de> for ComputeEngineTargetDefaults {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VmName => {
-                            if vm_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmName"));
-                            }
                             vm_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TargetProject => {
-                            if target_project__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("targetProject"),
-                                );
-                            }
                             target_project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineTypeSeries => {
-                            if machine_type_series__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineTypeSeries"),
-                                );
-                            }
                             machine_type_series__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkTags => {
-                            if network_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkTags"),
-                                );
-                            }
                             network_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkInterfaces => {
-                            if network_interfaces__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkInterfaces"),
-                                );
-                            }
                             network_interfaces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskType => {
-                            if disk_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskType"));
-                            }
                             disk_type__ = Some(
                                 map_.next_value::<ComputeEngineDiskType>()? as i32,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::LicenseType => {
-                            if license_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("licenseType"),
-                                );
-                            }
                             license_type__ = Some(
                                 map_.next_value::<ComputeEngineLicenseType>()? as i32,
                             );
                         }
                         GeneratedField::AppliedLicense => {
-                            if applied_license__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appliedLicense"),
-                                );
-                            }
                             applied_license__ = map_.next_value()?;
                         }
                         GeneratedField::ComputeScheduling => {
-                            if compute_scheduling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("computeScheduling"),
-                                );
-                            }
                             compute_scheduling__ = map_.next_value()?;
                         }
                         GeneratedField::SecureBoot => {
-                            if secure_boot__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secureBoot"));
-                            }
                             secure_boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BootOption => {
-                            if boot_option__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootOption"));
-                            }
                             boot_option__ = Some(
                                 map_.next_value::<ComputeEngineBootOption>()? as i32,
                             );
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AdditionalLicenses => {
-                            if additional_licenses__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("additionalLicenses"),
-                                );
-                            }
                             additional_licenses__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3430,139 +3245,67 @@ impl<'de> serde::Deserialize<'de> for ComputeEngineTargetDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VmName => {
-                            if vm_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmName"));
-                            }
                             vm_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Zone => {
-                            if zone__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("zone"));
-                            }
                             zone__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineTypeSeries => {
-                            if machine_type_series__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineTypeSeries"),
-                                );
-                            }
                             machine_type_series__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MachineType => {
-                            if machine_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("machineType"),
-                                );
-                            }
                             machine_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkTags => {
-                            if network_tags__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkTags"),
-                                );
-                            }
                             network_tags__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NetworkInterfaces => {
-                            if network_interfaces__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("networkInterfaces"),
-                                );
-                            }
                             network_interfaces__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DiskType => {
-                            if disk_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskType"));
-                            }
                             disk_type__ = Some(
                                 map_.next_value::<ComputeEngineDiskType>()? as i32,
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::LicenseType => {
-                            if license_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("licenseType"),
-                                );
-                            }
                             license_type__ = Some(
                                 map_.next_value::<ComputeEngineLicenseType>()? as i32,
                             );
                         }
                         GeneratedField::AppliedLicense => {
-                            if applied_license__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appliedLicense"),
-                                );
-                            }
                             applied_license__ = map_.next_value()?;
                         }
                         GeneratedField::ComputeScheduling => {
-                            if compute_scheduling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("computeScheduling"),
-                                );
-                            }
                             compute_scheduling__ = map_.next_value()?;
                         }
                         GeneratedField::SecureBoot => {
-                            if secure_boot__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("secureBoot"));
-                            }
                             secure_boot__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BootOption => {
-                            if boot_option__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootOption"));
-                            }
                             boot_option__ = Some(
                                 map_.next_value::<ComputeEngineBootOption>()? as i32,
                             );
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::AdditionalLicenses => {
-                            if additional_licenses__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("additionalLicenses"),
-                                );
-                            }
                             additional_licenses__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Hostname => {
-                            if hostname__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hostname"));
-                            }
                             hostname__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3744,40 +3487,20 @@ impl<'de> serde::Deserialize<'de> for ComputeScheduling {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::OnHostMaintenance => {
-                            if on_host_maintenance__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("onHostMaintenance"),
-                                );
-                            }
                             on_host_maintenance__ = Some(
                                 map_.next_value::<compute_scheduling::OnHostMaintenance>()?
                                     as i32,
                             );
                         }
                         GeneratedField::RestartType => {
-                            if restart_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("restartType"),
-                                );
-                            }
                             restart_type__ = Some(
                                 map_.next_value::<compute_scheduling::RestartType>()? as i32,
                             );
                         }
                         GeneratedField::NodeAffinities => {
-                            if node_affinities__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("nodeAffinities"),
-                                );
-                            }
                             node_affinities__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MinNodeCpus => {
-                            if min_node_cpus__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("minNodeCpus"),
-                                );
-                            }
                             min_node_cpus__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4290,43 +4013,23 @@ impl<'de> serde::Deserialize<'de> for CutoverJob {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<cutover_job::State>()? as i32,
                             );
                         }
                         GeneratedField::StateTime => {
-                            if state_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stateTime"));
-                            }
                             state_time__ = map_.next_value()?;
                         }
                         GeneratedField::ProgressPercent => {
-                            if progress_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("progressPercent"),
-                                );
-                            }
                             progress_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -4334,23 +4037,12 @@ impl<'de> serde::Deserialize<'de> for CutoverJob {
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::StateMessage => {
-                            if state_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stateMessage"),
-                                );
-                            }
                             state_message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Steps => {
-                            if steps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("steps"));
-                            }
                             steps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ComputeEngineTargetDetails => {
@@ -4576,9 +4268,6 @@ impl<'de> serde::Deserialize<'de> for CutoverJobCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4689,9 +4378,6 @@ impl<'de> serde::Deserialize<'de> for CutoverJobEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -4862,15 +4548,9 @@ impl<'de> serde::Deserialize<'de> for CutoverStep {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::PreviousReplicationCycle => {
@@ -5074,15 +4754,9 @@ impl<'de> serde::Deserialize<'de> for CycleStep {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::InitializingReplication => {
@@ -5395,69 +5069,35 @@ impl<'de> serde::Deserialize<'de> for DatacenterConnector {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RegistrationId => {
-                            if registration_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("registrationId"),
-                                );
-                            }
                             registration_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServiceAccount => {
-                            if service_account__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("serviceAccount"),
-                                );
-                            }
                             service_account__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Bucket => {
-                            if bucket__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bucket"));
-                            }
                             bucket__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<datacenter_connector::State>()? as i32,
                             );
                         }
                         GeneratedField::StateTime => {
-                            if state_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stateTime"));
-                            }
                             state_time__ = map_.next_value()?;
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::ApplianceInfrastructureVersion => {
@@ -5483,19 +5123,9 @@ impl<'de> serde::Deserialize<'de> for DatacenterConnector {
                             appliance_software_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AvailableVersions => {
-                            if available_versions__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("availableVersions"),
-                                );
-                            }
                             available_versions__ = map_.next_value()?;
                         }
                         GeneratedField::UpgradeStatus => {
-                            if upgrade_status__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("upgradeStatus"),
-                                );
-                            }
                             upgrade_status__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5704,9 +5334,6 @@ impl<'de> serde::Deserialize<'de> for DatacenterConnectorCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5817,9 +5444,6 @@ impl<'de> serde::Deserialize<'de> for DatacenterConnectorDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -5930,9 +5554,6 @@ impl<'de> serde::Deserialize<'de> for DatacenterConnectorEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6085,37 +5706,18 @@ impl<'de> serde::Deserialize<'de> for Group {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -6230,9 +5832,6 @@ impl<'de> serde::Deserialize<'de> for GroupCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6341,9 +5940,6 @@ impl<'de> serde::Deserialize<'de> for GroupDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6449,9 +6045,6 @@ impl<'de> serde::Deserialize<'de> for GroupEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -6562,9 +6155,6 @@ impl<'de> serde::Deserialize<'de> for GroupUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7088,129 +6678,61 @@ impl<'de> serde::Deserialize<'de> for MigratingVm {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SourceVmId => {
-                            if source_vm_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("sourceVmId"));
-                            }
                             source_vm_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Policy => {
-                            if policy__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("policy"));
-                            }
                             policy__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastSync => {
-                            if last_sync__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("lastSync"));
-                            }
                             last_sync__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<migrating_vm::State>()? as i32,
                             );
                         }
                         GeneratedField::StateTime => {
-                            if state_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stateTime"));
-                            }
                             state_time__ = map_.next_value()?;
                         }
                         GeneratedField::CurrentSyncInfo => {
-                            if current_sync_info__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("currentSyncInfo"),
-                                );
-                            }
                             current_sync_info__ = map_.next_value()?;
                         }
                         GeneratedField::LastReplicationCycle => {
-                            if last_replication_cycle__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastReplicationCycle"),
-                                );
-                            }
                             last_replication_cycle__ = map_.next_value()?;
                         }
                         GeneratedField::Group => {
-                            if group__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("group"));
-                            }
                             group__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::RecentCloneJobs => {
-                            if recent_clone_jobs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recentCloneJobs"),
-                                );
-                            }
                             recent_clone_jobs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::RecentCutoverJobs => {
-                            if recent_cutover_jobs__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("recentCutoverJobs"),
-                                );
-                            }
                             recent_cutover_jobs__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CutoverForecast => {
-                            if cutover_forecast__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cutoverForecast"),
-                                );
-                            }
                             cutover_forecast__ = map_.next_value()?;
                         }
                         GeneratedField::ComputeEngineTargetDefaults => {
@@ -7468,9 +6990,6 @@ impl<'de> serde::Deserialize<'de> for MigratingVmCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7581,9 +7100,6 @@ impl<'de> serde::Deserialize<'de> for MigratingVmDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7694,9 +7210,6 @@ impl<'de> serde::Deserialize<'de> for MigratingVmEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7807,9 +7320,6 @@ impl<'de> serde::Deserialize<'de> for MigratingVmUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -7976,39 +7486,20 @@ impl<'de> serde::Deserialize<'de> for MigrationWarning {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<migration_warning::WarningCode>()? as i32,
                             );
                         }
                         GeneratedField::WarningMessage => {
-                            if warning_message__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("warningMessage"),
-                                );
-                            }
                             warning_message__ = map_.next_value()?;
                         }
                         GeneratedField::ActionItem => {
-                            if action_item__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("actionItem"));
-                            }
                             action_item__ = map_.next_value()?;
                         }
                         GeneratedField::HelpLinks => {
-                            if help_links__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("helpLinks"));
-                            }
                             help_links__ = Some(map_.next_value()?);
                         }
                         GeneratedField::WarningTime => {
-                            if warning_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("warningTime"),
-                                );
-                            }
                             warning_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -8236,27 +7727,15 @@ impl<'de> serde::Deserialize<'de> for NetworkInterface {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Network => {
-                            if network__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("network"));
-                            }
                             network__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subnetwork => {
-                            if subnetwork__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subnetwork"));
-                            }
                             subnetwork__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InternalIp => {
-                            if internal_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("internalIp"));
-                            }
                             internal_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ExternalIp => {
-                            if external_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("externalIp"));
-                            }
                             external_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -8624,9 +8103,6 @@ impl<'de> serde::Deserialize<'de> for ReplicatingStep {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TotalBytes => {
-                            if total_bytes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("totalBytes"));
-                            }
                             total_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8634,11 +8110,6 @@ impl<'de> serde::Deserialize<'de> for ReplicatingStep {
                             );
                         }
                         GeneratedField::ReplicatedBytes => {
-                            if replicated_bytes__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("replicatedBytes"),
-                                );
-                            }
                             replicated_bytes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8893,17 +8364,9 @@ impl<'de> serde::Deserialize<'de> for ReplicationCycle {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CycleNumber => {
-                            if cycle_number__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cycleNumber"),
-                                );
-                            }
                             cycle_number__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8911,31 +8374,15 @@ impl<'de> serde::Deserialize<'de> for ReplicationCycle {
                             );
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::TotalPauseDuration => {
-                            if total_pause_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("totalPauseDuration"),
-                                );
-                            }
                             total_pause_duration__ = map_.next_value()?;
                         }
                         GeneratedField::ProgressPercent => {
-                            if progress_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("progressPercent"),
-                                );
-                            }
                             progress_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -8943,29 +8390,17 @@ impl<'de> serde::Deserialize<'de> for ReplicationCycle {
                             );
                         }
                         GeneratedField::Steps => {
-                            if steps__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("steps"));
-                            }
                             steps__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<replication_cycle::State>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::Warnings => {
-                            if warnings__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("warnings"));
-                            }
                             warnings__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9170,11 +8605,6 @@ impl<'de> serde::Deserialize<'de> for ReplicationSync {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::LastSyncTime => {
-                            if last_sync_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastSyncTime"),
-                                );
-                            }
                             last_sync_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -9300,19 +8730,9 @@ impl<'de> serde::Deserialize<'de> for SchedulePolicy {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::IdleDuration => {
-                            if idle_duration__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("idleDuration"),
-                                );
-                            }
                             idle_duration__ = map_.next_value()?;
                         }
                         GeneratedField::SkipOsAdaptation => {
-                            if skip_os_adaptation__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("skipOsAdaptation"),
-                                );
-                            }
                             skip_os_adaptation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9446,24 +8866,15 @@ impl<'de> serde::Deserialize<'de> for SchedulingNodeAffinity {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Key => {
-                            if key__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("key"));
-                            }
                             key__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Operator => {
-                            if operator__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operator"));
-                            }
                             operator__ = Some(
                                 map_.next_value::<scheduling_node_affinity::Operator>()?
                                     as i32,
                             );
                         }
                         GeneratedField::Values => {
-                            if values__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("values"));
-                            }
                             values__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -9800,37 +9211,20 @@ impl<'de> serde::Deserialize<'de> for Source {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Vmware => {
@@ -9962,9 +9356,6 @@ impl<'de> serde::Deserialize<'de> for SourceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10073,9 +9464,6 @@ impl<'de> serde::Deserialize<'de> for SourceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10184,9 +9572,6 @@ impl<'de> serde::Deserialize<'de> for SourceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10297,9 +9682,6 @@ impl<'de> serde::Deserialize<'de> for SourceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10451,35 +9833,18 @@ impl<'de> serde::Deserialize<'de> for TargetProject {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Project => {
-                            if project__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("project"));
-                            }
                             project__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10594,9 +9959,6 @@ impl<'de> serde::Deserialize<'de> for TargetProjectCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10707,9 +10069,6 @@ impl<'de> serde::Deserialize<'de> for TargetProjectDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10820,9 +10179,6 @@ impl<'de> serde::Deserialize<'de> for TargetProjectEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -10933,9 +10289,6 @@ impl<'de> serde::Deserialize<'de> for TargetProjectUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11091,37 +10444,20 @@ impl<'de> serde::Deserialize<'de> for UpgradeStatus {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<upgrade_status::State>()? as i32,
                             );
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::StartTime => {
-                            if start_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("startTime"));
-                            }
                             start_time__ = map_.next_value()?;
                         }
                         GeneratedField::PreviousVersion => {
-                            if previous_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("previousVersion"),
-                                );
-                            }
                             previous_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11423,65 +10759,34 @@ impl<'de> serde::Deserialize<'de> for UtilizationReport {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(
                                 map_.next_value::<utilization_report::State>()? as i32,
                             );
                         }
                         GeneratedField::StateTime => {
-                            if state_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("stateTime"));
-                            }
                             state_time__ = map_.next_value()?;
                         }
                         GeneratedField::Error => {
-                            if error__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("error"));
-                            }
                             error__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::TimeFrame => {
-                            if time_frame__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("timeFrame"));
-                            }
                             time_frame__ = Some(
                                 map_.next_value::<utilization_report::TimeFrame>()? as i32,
                             );
                         }
                         GeneratedField::FrameEndTime => {
-                            if frame_end_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("frameEndTime"),
-                                );
-                            }
                             frame_end_time__ = map_.next_value()?;
                         }
                         GeneratedField::VmCount => {
-                            if vm_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmCount"));
-                            }
                             vm_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -11489,9 +10794,6 @@ impl<'de> serde::Deserialize<'de> for UtilizationReport {
                             );
                         }
                         GeneratedField::Vms => {
-                            if vms__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vms"));
-                            }
                             vms__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -11768,9 +11070,6 @@ impl<'de> serde::Deserialize<'de> for UtilizationReportCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11881,9 +11180,6 @@ impl<'de> serde::Deserialize<'de> for UtilizationReportDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -11994,9 +11290,6 @@ impl<'de> serde::Deserialize<'de> for UtilizationReportEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -12137,17 +11430,9 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VmId => {
-                            if vm_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmId"));
-                            }
                             vm_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Utilization => {
-                            if utilization__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("utilization"),
-                                );
-                            }
                             utilization__ = map_.next_value()?;
                         }
                         GeneratedField::VmwareVmDetails => {
@@ -12393,11 +11678,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CpuMaxPercent => {
-                            if cpu_max_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cpuMaxPercent"),
-                                );
-                            }
                             cpu_max_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12405,11 +11685,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                             );
                         }
                         GeneratedField::CpuAveragePercent => {
-                            if cpu_average_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("cpuAveragePercent"),
-                                );
-                            }
                             cpu_average_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12417,11 +11692,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                             );
                         }
                         GeneratedField::MemoryMaxPercent => {
-                            if memory_max_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memoryMaxPercent"),
-                                );
-                            }
                             memory_max_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12429,11 +11699,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                             );
                         }
                         GeneratedField::MemoryAveragePercent => {
-                            if memory_average_percent__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("memoryAveragePercent"),
-                                );
-                            }
                             memory_average_percent__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12441,11 +11706,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                             );
                         }
                         GeneratedField::DiskIoRateMaxKbps => {
-                            if disk_io_rate_max_kbps__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("diskIoRateMaxKbps"),
-                                );
-                            }
                             disk_io_rate_max_kbps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12453,11 +11713,6 @@ impl<'de> serde::Deserialize<'de> for VmUtilizationMetrics {
                             );
                         }
                         GeneratedField::DiskIoRateAverageKbps => {
-                            if disk_io_rate_average_kbps__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("diskIoRateAverageKbps"),
-                                );
-                            }
                             disk_io_rate_average_kbps__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12647,29 +11902,15 @@ impl<'de> serde::Deserialize<'de> for VmwareSourceDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Username => {
-                            if username__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("username"));
-                            }
                             username__ = Some(map_.next_value()?);
                         }
                         GeneratedField::VcenterIp => {
-                            if vcenter_ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vcenterIp"));
-                            }
                             vcenter_ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Thumbprint => {
-                            if thumbprint__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("thumbprint"));
-                            }
                             thumbprint__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResolvedVcenterHost => {
-                            if resolved_vcenter_host__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolvedVcenterHost"),
-                                );
-                            }
                             resolved_vcenter_host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -12935,53 +12176,26 @@ impl<'de> serde::Deserialize<'de> for VmwareVmDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VmId => {
-                            if vm_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("vmId"));
-                            }
                             vm_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatacenterId => {
-                            if datacenter_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datacenterId"),
-                                );
-                            }
                             datacenter_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DatacenterDescription => {
-                            if datacenter_description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datacenterDescription"),
-                                );
-                            }
                             datacenter_description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uuid => {
-                            if uuid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uuid"));
-                            }
                             uuid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PowerState => {
-                            if power_state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("powerState"));
-                            }
                             power_state__ = Some(
                                 map_.next_value::<vmware_vm_details::PowerState>()? as i32,
                             );
                         }
                         GeneratedField::CpuCount => {
-                            if cpu_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("cpuCount"));
-                            }
                             cpu_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12989,9 +12203,6 @@ impl<'de> serde::Deserialize<'de> for VmwareVmDetails {
                             );
                         }
                         GeneratedField::MemoryMb => {
-                            if memory_mb__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("memoryMb"));
-                            }
                             memory_mb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -12999,9 +12210,6 @@ impl<'de> serde::Deserialize<'de> for VmwareVmDetails {
                             );
                         }
                         GeneratedField::DiskCount => {
-                            if disk_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("diskCount"));
-                            }
                             disk_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -13009,11 +12217,6 @@ impl<'de> serde::Deserialize<'de> for VmwareVmDetails {
                             );
                         }
                         GeneratedField::CommittedStorageMb => {
-                            if committed_storage_mb__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("committedStorageMb"),
-                                );
-                            }
                             committed_storage_mb__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -13021,17 +12224,9 @@ impl<'de> serde::Deserialize<'de> for VmwareVmDetails {
                             );
                         }
                         GeneratedField::GuestDescription => {
-                            if guest_description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("guestDescription"),
-                                );
-                            }
                             guest_description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::BootOption => {
-                            if boot_option__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bootOption"));
-                            }
                             boot_option__ = Some(
                                 map_.next_value::<vmware_vm_details::BootOption>()? as i32,
                             );

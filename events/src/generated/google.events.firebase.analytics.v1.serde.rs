@@ -98,15 +98,9 @@ impl<'de> serde::Deserialize<'de> for AnalyticsLogData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UserDim => {
-                            if user_dim__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("userDim"));
-                            }
                             user_dim__ = map_.next_value()?;
                         }
                         GeneratedField::EventDim => {
-                            if event_dim__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventDim"));
-                            }
                             event_dim__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -218,9 +212,6 @@ impl<'de> serde::Deserialize<'de> for AnalyticsLogWrittenEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -567,37 +558,18 @@ impl<'de> serde::Deserialize<'de> for AppInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AppVersion => {
-                            if app_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appVersion"));
-                            }
                             app_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppInstanceId => {
-                            if app_instance_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appInstanceId"),
-                                );
-                            }
                             app_instance_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppStore => {
-                            if app_store__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appStore"));
-                            }
                             app_store__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppPlatform => {
-                            if app_platform__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("appPlatform"),
-                                );
-                            }
                             app_platform__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppId => {
-                            if app_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appId"));
-                            }
                             app_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -848,73 +820,30 @@ impl<'de> serde::Deserialize<'de> for DeviceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DeviceCategory => {
-                            if device_category__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deviceCategory"),
-                                );
-                            }
                             device_category__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MobileBrandName => {
-                            if mobile_brand_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mobileBrandName"),
-                                );
-                            }
                             mobile_brand_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MobileModelName => {
-                            if mobile_model_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mobileModelName"),
-                                );
-                            }
                             mobile_model_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MobileMarketingName => {
-                            if mobile_marketing_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("mobileMarketingName"),
-                                );
-                            }
                             mobile_marketing_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeviceModel => {
-                            if device_model__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("deviceModel"),
-                                );
-                            }
                             device_model__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PlatformVersion => {
-                            if platform_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("platformVersion"),
-                                );
-                            }
                             platform_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeviceId => {
-                            if device_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deviceId"));
-                            }
                             device_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResettableDeviceId => {
-                            if resettable_device_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resettableDeviceId"),
-                                );
-                            }
                             resettable_device_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UserDefaultLanguage => {
-                            if user_default_language__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userDefaultLanguage"),
-                                );
-                            }
                             user_default_language__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DeviceTimeZoneOffsetSeconds => {
@@ -932,11 +861,6 @@ impl<'de> serde::Deserialize<'de> for DeviceInfo {
                             );
                         }
                         GeneratedField::LimitedAdTracking => {
-                            if limited_ad_tracking__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("limitedAdTracking"),
-                                );
-                            }
                             limited_ad_tracking__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1131,31 +1055,17 @@ impl<'de> serde::Deserialize<'de> for EventDimensions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Date => {
-                            if date__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("date"));
-                            }
                             date__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Params => {
-                            if params__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("params"));
-                            }
                             params__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::TimestampMicros => {
-                            if timestamp_micros__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("timestampMicros"),
-                                );
-                            }
                             timestamp_micros__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1163,11 +1073,6 @@ impl<'de> serde::Deserialize<'de> for EventDimensions {
                             );
                         }
                         GeneratedField::PreviousTimestampMicros => {
-                            if previous_timestamp_micros__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("previousTimestampMicros"),
-                                );
-                            }
                             previous_timestamp_micros__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1175,9 +1080,6 @@ impl<'de> serde::Deserialize<'de> for EventDimensions {
                             );
                         }
                         GeneratedField::ValueInUsd => {
-                            if value_in_usd__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("valueInUsd"));
-                            }
                             value_in_usd__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1323,11 +1225,6 @@ impl<'de> serde::Deserialize<'de> for ExportBundleInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::BundleSequenceId => {
-                            if bundle_sequence_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("bundleSequenceId"),
-                                );
-                            }
                             bundle_sequence_id__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1476,27 +1373,15 @@ impl<'de> serde::Deserialize<'de> for GeoInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Continent => {
-                            if continent__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("continent"));
-                            }
                             continent__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Country => {
-                            if country__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("country"));
-                            }
                             country__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Region => {
-                            if region__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("region"));
-                            }
                             region__ = Some(map_.next_value()?);
                         }
                         GeneratedField::City => {
-                            if city__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("city"));
-                            }
                             city__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1610,9 +1495,6 @@ impl<'de> serde::Deserialize<'de> for LtvInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Revenue => {
-                            if revenue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("revenue"));
-                            }
                             revenue__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1620,9 +1502,6 @@ impl<'de> serde::Deserialize<'de> for LtvInfo {
                             );
                         }
                         GeneratedField::Currency => {
-                            if currency__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("currency"));
-                            }
                             currency__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1765,27 +1644,12 @@ impl<'de> serde::Deserialize<'de> for TrafficSource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UserAcquiredCampaign => {
-                            if user_acquired_campaign__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userAcquiredCampaign"),
-                                );
-                            }
                             user_acquired_campaign__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UserAcquiredSource => {
-                            if user_acquired_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userAcquiredSource"),
-                                );
-                            }
                             user_acquired_source__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UserAcquiredMedium => {
-                            if user_acquired_medium__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userAcquiredMedium"),
-                                );
-                            }
                             user_acquired_medium__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2006,9 +1870,6 @@ impl<'de> serde::Deserialize<'de> for UserDimensions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::UserId => {
-                            if user_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("userId"));
-                            }
                             user_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FirstOpenTimestampMicros => {
@@ -2026,51 +1887,26 @@ impl<'de> serde::Deserialize<'de> for UserDimensions {
                             );
                         }
                         GeneratedField::UserProperties => {
-                            if user_properties__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("userProperties"),
-                                );
-                            }
                             user_properties__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::DeviceInfo => {
-                            if device_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("deviceInfo"));
-                            }
                             device_info__ = map_.next_value()?;
                         }
                         GeneratedField::GeoInfo => {
-                            if geo_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("geoInfo"));
-                            }
                             geo_info__ = map_.next_value()?;
                         }
                         GeneratedField::AppInfo => {
-                            if app_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appInfo"));
-                            }
                             app_info__ = map_.next_value()?;
                         }
                         GeneratedField::TrafficSource => {
-                            if traffic_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("trafficSource"),
-                                );
-                            }
                             traffic_source__ = map_.next_value()?;
                         }
                         GeneratedField::BundleInfo => {
-                            if bundle_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("bundleInfo"));
-                            }
                             bundle_info__ = map_.next_value()?;
                         }
                         GeneratedField::LtvInfo => {
-                            if ltv_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ltvInfo"));
-                            }
                             ltv_info__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2221,17 +2057,9 @@ impl<'de> serde::Deserialize<'de> for UserPropertyValue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = map_.next_value()?;
                         }
                         GeneratedField::SetTimestampUsec => {
-                            if set_timestamp_usec__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("setTimestampUsec"),
-                                );
-                            }
                             set_timestamp_usec__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2239,9 +2067,6 @@ impl<'de> serde::Deserialize<'de> for UserPropertyValue {
                             );
                         }
                         GeneratedField::Index => {
-                            if index__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("index"));
-                            }
                             index__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?

@@ -93,15 +93,9 @@ impl<'de> serde::Deserialize<'de> for AuthEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Value => {
-                            if value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("value"));
-                            }
                             value__ = map_.next_value()?;
                         }
                         GeneratedField::OldValue => {
-                            if old_value__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("oldValue"));
-                            }
                             old_value__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -312,73 +306,33 @@ impl<'de> serde::Deserialize<'de> for User {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EmailVerified => {
-                            if email_verified__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("emailVerified"),
-                                );
-                            }
                             email_verified__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PhotoUrl => {
-                            if photo_url__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("photoURL"));
-                            }
                             photo_url__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Disabled => {
-                            if disabled__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("disabled"));
-                            }
                             disabled__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = map_.next_value()?;
                         }
                         GeneratedField::ProviderData => {
-                            if provider_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("providerData"),
-                                );
-                            }
                             provider_data__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PhoneNumber => {
-                            if phone_number__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("phoneNumber"),
-                                );
-                            }
                             phone_number__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CustomClaims => {
-                            if custom_claims__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("customClaims"),
-                                );
-                            }
                             custom_claims__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -493,9 +447,6 @@ impl<'de> serde::Deserialize<'de> for UserCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -599,9 +550,6 @@ impl<'de> serde::Deserialize<'de> for UserDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -750,35 +698,18 @@ impl<'de> serde::Deserialize<'de> for UserInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PhotoUrl => {
-                            if photo_url__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("photoURL"));
-                            }
                             photo_url__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ProviderId => {
-                            if provider_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("providerId"));
-                            }
                             provider_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -905,17 +836,9 @@ impl<'de> serde::Deserialize<'de> for UserMetadata {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::LastSignInTime => {
-                            if last_sign_in_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("lastSignInTime"),
-                                );
-                            }
                             last_sign_in_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1022,9 +945,6 @@ impl<'de> serde::Deserialize<'de> for UserUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

@@ -89,9 +89,6 @@ impl<'de> serde::Deserialize<'de> for ReferenceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -202,9 +199,6 @@ impl<'de> serde::Deserialize<'de> for ReferenceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -324,15 +318,9 @@ impl<'de> serde::Deserialize<'de> for ReferenceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::Delta => {
-                            if delta__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("delta"));
-                            }
                             delta__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -444,9 +432,6 @@ impl<'de> serde::Deserialize<'de> for ReferenceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -557,9 +542,6 @@ impl<'de> serde::Deserialize<'de> for ReferenceWrittenEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

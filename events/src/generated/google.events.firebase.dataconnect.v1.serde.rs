@@ -89,9 +89,6 @@ impl<'de> serde::Deserialize<'de> for CloudSqlInstance {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Instance => {
-                            if instance__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("instance"));
-                            }
                             instance__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -298,73 +295,37 @@ impl<'de> serde::Deserialize<'de> for Connector {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -484,9 +445,6 @@ impl<'de> serde::Deserialize<'de> for ConnectorCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -597,9 +555,6 @@ impl<'de> serde::Deserialize<'de> for ConnectorDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -710,9 +665,6 @@ impl<'de> serde::Deserialize<'de> for ConnectorEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -823,9 +775,6 @@ impl<'de> serde::Deserialize<'de> for ConnectorUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1050,15 +999,9 @@ impl<'de> serde::Deserialize<'de> for File {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Content => {
-                            if content__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("content"));
-                            }
                             content__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1197,27 +1140,15 @@ impl<'de> serde::Deserialize<'de> for GraphqlError {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Locations => {
-                            if locations__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("locations"));
-                            }
                             locations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = map_.next_value()?;
                         }
                         GeneratedField::Extensions => {
-                            if extensions__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("extensions"));
-                            }
                             extensions__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1355,26 +1286,15 @@ impl<'de> serde::Deserialize<'de> for GraphqlErrorExtensions {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::File => {
-                            if file__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("file"));
-                            }
                             file__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_.next_value::<super::super::super::super::rpc::Code>()?
                                     as i32,
                             );
                         }
                         GeneratedField::DebugDetails => {
-                            if debug_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("debugDetails"),
-                                );
-                            }
                             debug_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1497,21 +1417,12 @@ impl<'de> serde::Deserialize<'de> for Mutation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::Variables => {
-                            if variables__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("variables"));
-                            }
                             variables__ = map_.next_value()?;
                         }
                         GeneratedField::Errors => {
-                            if errors__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("errors"));
-                            }
                             errors__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1624,9 +1535,6 @@ impl<'de> serde::Deserialize<'de> for MutationEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1737,9 +1645,6 @@ impl<'de> serde::Deserialize<'de> for MutationExecutedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1902,9 +1807,6 @@ impl<'de> serde::Deserialize<'de> for PostgreSql {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Database => {
-                            if database__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("database"));
-                            }
                             database__ = Some(map_.next_value()?);
                         }
                         GeneratedField::SchemaValidation => {
@@ -2160,81 +2062,40 @@ impl<'de> serde::Deserialize<'de> for Schema {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Datasources => {
-                            if datasources__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("datasources"),
-                                );
-                            }
                             datasources__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2355,9 +2216,6 @@ impl<'de> serde::Deserialize<'de> for SchemaCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2466,9 +2324,6 @@ impl<'de> serde::Deserialize<'de> for SchemaDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2577,9 +2432,6 @@ impl<'de> serde::Deserialize<'de> for SchemaEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2690,9 +2542,6 @@ impl<'de> serde::Deserialize<'de> for SchemaUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -2884,67 +2733,34 @@ impl<'de> serde::Deserialize<'de> for Service {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Annotations => {
-                            if annotations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("annotations"),
-                                );
-                            }
                             annotations__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Uid => {
-                            if uid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uid"));
-                            }
                             uid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reconciling => {
-                            if reconciling__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("reconciling"),
-                                );
-                            }
                             reconciling__ = Some(map_.next_value()?);
                         }
                         GeneratedField::DisplayName => {
-                            if display_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("displayName"),
-                                );
-                            }
                             display_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Etag => {
-                            if etag__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("etag"));
-                            }
                             etag__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3063,9 +2879,6 @@ impl<'de> serde::Deserialize<'de> for ServiceCreatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3176,9 +2989,6 @@ impl<'de> serde::Deserialize<'de> for ServiceDeletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3289,9 +3099,6 @@ impl<'de> serde::Deserialize<'de> for ServiceEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3402,9 +3209,6 @@ impl<'de> serde::Deserialize<'de> for ServiceUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -3507,9 +3311,6 @@ impl<'de> serde::Deserialize<'de> for Source {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Files => {
-                            if files__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("files"));
-                            }
                             files__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -3629,9 +3430,6 @@ impl<'de> serde::Deserialize<'de> for SourceLocation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Line => {
-                            if line__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("line"));
-                            }
                             line__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -3639,9 +3437,6 @@ impl<'de> serde::Deserialize<'de> for SourceLocation {
                             );
                         }
                         GeneratedField::Column => {
-                            if column__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("column"));
-                            }
                             column__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?

@@ -115,21 +115,12 @@ impl<'de> serde::Deserialize<'de> for AlertData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::EndTime => {
-                            if end_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("endTime"));
-                            }
                             end_time__ = map_.next_value()?;
                         }
                         GeneratedField::Payload => {
-                            if payload__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("payload"));
-                            }
                             payload__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -242,9 +233,6 @@ impl<'de> serde::Deserialize<'de> for AlertPublishedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -436,53 +424,24 @@ impl<'de> serde::Deserialize<'de> for AppDistroInAppFeedbackPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FeedbackReport => {
-                            if feedback_report__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("feedbackReport"),
-                                );
-                            }
                             feedback_report__ = Some(map_.next_value()?);
                         }
                         GeneratedField::FeedbackConsoleUri => {
-                            if feedback_console_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("feedbackConsoleUri"),
-                                );
-                            }
                             feedback_console_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TesterName => {
-                            if tester_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("testerName"));
-                            }
                             tester_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TesterEmail => {
-                            if tester_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("testerEmail"),
-                                );
-                            }
                             tester_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppVersion => {
-                            if app_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appVersion"));
-                            }
                             app_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Text => {
-                            if text__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("text"));
-                            }
                             text__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ScreenshotUri => {
-                            if screenshot_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("screenshotUri"),
-                                );
-                            }
                             screenshot_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -651,33 +610,15 @@ impl<'de> serde::Deserialize<'de> for AppDistroNewTesterIosDevicePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::TesterName => {
-                            if tester_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("testerName"));
-                            }
                             tester_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TesterEmail => {
-                            if tester_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("testerEmail"),
-                                );
-                            }
                             tester_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TesterDeviceModelName => {
-                            if tester_device_model_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("testerDeviceModelName"),
-                                );
-                            }
                             tester_device_model_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::TesterDeviceIdentifier => {
-                            if tester_device_identifier__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("testerDeviceIdentifier"),
-                                );
-                            }
                             tester_device_identifier__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -811,19 +752,9 @@ impl<'de> serde::Deserialize<'de> for BillingPlanAutomatedUpdatePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::BillingPlan => {
-                            if billing_plan__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("billingPlan"),
-                                );
-                            }
                             billing_plan__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NotificationType => {
-                            if notification_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("notificationType"),
-                                );
-                            }
                             notification_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -966,27 +897,12 @@ impl<'de> serde::Deserialize<'de> for BillingPlanUpdatePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::BillingPlan => {
-                            if billing_plan__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("billingPlan"),
-                                );
-                            }
                             billing_plan__ = Some(map_.next_value()?);
                         }
                         GeneratedField::PrincipalEmail => {
-                            if principal_email__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("principalEmail"),
-                                );
-                            }
                             principal_email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NotificationType => {
-                            if notification_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("notificationType"),
-                                );
-                            }
                             notification_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1134,27 +1050,15 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsIssue {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Title => {
-                            if title__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("title"));
-                            }
                             title__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subtitle => {
-                            if subtitle__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subtitle"));
-                            }
                             subtitle__ = Some(map_.next_value()?);
                         }
                         GeneratedField::AppVersion => {
-                            if app_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appVersion"));
-                            }
                             app_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1279,15 +1183,9 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsMissingSymbolsPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::AppVersion => {
-                            if app_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appVersion"));
-                            }
                             app_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Uuid => {
-                            if uuid__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("uuid"));
-                            }
                             uuid__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1399,9 +1297,6 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsNewAnrIssuePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1512,9 +1407,6 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsNewFatalIssuePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1625,9 +1517,6 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsNewNonfatalIssuePayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1758,23 +1647,12 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsRegressionAlertPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::ResolveTime => {
-                            if resolve_time__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resolveTime"),
-                                );
-                            }
                             resolve_time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1905,17 +1783,9 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsStabilityDigestPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::DigestDate => {
-                            if digest_date__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("digestDate"));
-                            }
                             digest_date__ = map_.next_value()?;
                         }
                         GeneratedField::TrendingIssues => {
-                            if trending_issues__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("trendingIssues"),
-                                );
-                            }
                             trending_issues__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2079,21 +1949,12 @@ for crashlytics_stability_digest_payload::TrendingIssueDetails {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::EventCount => {
-                            if event_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventCount"));
-                            }
                             event_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2101,9 +1962,6 @@ for crashlytics_stability_digest_payload::TrendingIssueDetails {
                             );
                         }
                         GeneratedField::UserCount => {
-                            if user_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("userCount"));
-                            }
                             user_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2281,21 +2139,12 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsVelocityAlertPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Issue => {
-                            if issue__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("issue"));
-                            }
                             issue__ = map_.next_value()?;
                         }
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::CrashCount => {
-                            if crash_count__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("crashCount"));
-                            }
                             crash_count__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2303,11 +2152,6 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsVelocityAlertPayload {
                             );
                         }
                         GeneratedField::CrashPercentage => {
-                            if crash_percentage__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("crashPercentage"),
-                                );
-                            }
                             crash_percentage__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2315,11 +2159,6 @@ impl<'de> serde::Deserialize<'de> for CrashlyticsVelocityAlertPayload {
                             );
                         }
                         GeneratedField::FirstVersion => {
-                            if first_version__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("firstVersion"),
-                                );
-                            }
                             first_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -2572,27 +2411,15 @@ impl<'de> serde::Deserialize<'de> for FireperfThresholdAlertPayload {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::EventName => {
-                            if event_name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventName"));
-                            }
                             event_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::EventType => {
-                            if event_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("eventType"));
-                            }
                             event_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::MetricType => {
-                            if metric_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metricType"));
-                            }
                             metric_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::NumSamples => {
-                            if num_samples__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("numSamples"));
-                            }
                             num_samples__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2600,11 +2427,6 @@ impl<'de> serde::Deserialize<'de> for FireperfThresholdAlertPayload {
                             );
                         }
                         GeneratedField::ThresholdValue => {
-                            if threshold_value__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("thresholdValue"),
-                                );
-                            }
                             threshold_value__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2612,19 +2434,9 @@ impl<'de> serde::Deserialize<'de> for FireperfThresholdAlertPayload {
                             );
                         }
                         GeneratedField::ThresholdUnit => {
-                            if threshold_unit__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("thresholdUnit"),
-                                );
-                            }
                             threshold_unit__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ConditionPercentile => {
-                            if condition_percentile__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("conditionPercentile"),
-                                );
-                            }
                             condition_percentile__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2632,17 +2444,9 @@ impl<'de> serde::Deserialize<'de> for FireperfThresholdAlertPayload {
                             );
                         }
                         GeneratedField::AppVersion => {
-                            if app_version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("appVersion"));
-                            }
                             app_version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ViolationValue => {
-                            if violation_value__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("violationValue"),
-                                );
-                            }
                             violation_value__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -2650,19 +2454,9 @@ impl<'de> serde::Deserialize<'de> for FireperfThresholdAlertPayload {
                             );
                         }
                         GeneratedField::ViolationUnit => {
-                            if violation_unit__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("violationUnit"),
-                                );
-                            }
                             violation_unit__ = Some(map_.next_value()?);
                         }
                         GeneratedField::InvestigateUri => {
-                            if investigate_uri__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("investigateUri"),
-                                );
-                            }
                             investigate_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -189,11 +189,6 @@ impl<'de> serde::Deserialize<'de> for RemoteConfigEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::VersionNumber => {
-                            if version_number__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("versionNumber"),
-                                );
-                            }
                             version_number__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -201,49 +196,25 @@ impl<'de> serde::Deserialize<'de> for RemoteConfigEventData {
                             );
                         }
                         GeneratedField::UpdateTime => {
-                            if update_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateTime"));
-                            }
                             update_time__ = map_.next_value()?;
                         }
                         GeneratedField::UpdateUser => {
-                            if update_user__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateUser"));
-                            }
                             update_user__ = map_.next_value()?;
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::UpdateOrigin => {
-                            if update_origin__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("updateOrigin"),
-                                );
-                            }
                             update_origin__ = Some(
                                 map_.next_value::<RemoteConfigUpdateOrigin>()? as i32,
                             );
                         }
                         GeneratedField::UpdateType => {
-                            if update_type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("updateType"));
-                            }
                             update_type__ = Some(
                                 map_.next_value::<RemoteConfigUpdateType>()? as i32,
                             );
                         }
                         GeneratedField::RollbackSource => {
-                            if rollback_source__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("rollbackSource"),
-                                );
-                            }
                             rollback_source__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -528,9 +499,6 @@ impl<'de> serde::Deserialize<'de> for RemoteConfigUpdatedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -659,21 +627,12 @@ impl<'de> serde::Deserialize<'de> for RemoteConfigUser {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Email => {
-                            if email__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("email"));
-                            }
                             email__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ImageUrl => {
-                            if image_url__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("imageUrl"));
-                            }
                             image_url__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

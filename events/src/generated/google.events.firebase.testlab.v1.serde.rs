@@ -93,15 +93,9 @@ impl<'de> serde::Deserialize<'de> for ClientInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Client => {
-                            if client__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("client"));
-                            }
                             client__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -337,31 +331,15 @@ impl<'de> serde::Deserialize<'de> for ResultStorage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ToolResultsHistory => {
-                            if tool_results_history__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("toolResultsHistory"),
-                                );
-                            }
                             tool_results_history__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ToolResultsExecution => {
-                            if tool_results_execution__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("toolResultsExecution"),
-                                );
-                            }
                             tool_results_execution__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResultsUri => {
-                            if results_uri__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("resultsUri"));
-                            }
                             results_uri__ = Some(map_.next_value()?);
                         }
                         GeneratedField::GcsPath => {
-                            if gcs_path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("gcsPath"));
-                            }
                             gcs_path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -475,9 +453,6 @@ impl<'de> serde::Deserialize<'de> for TestMatrixCompletedEvent {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Data => {
-                            if data__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("data"));
-                            }
                             data__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -677,55 +652,26 @@ impl<'de> serde::Deserialize<'de> for TestMatrixEventData {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::CreateTime => {
-                            if create_time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("createTime"));
-                            }
                             create_time__ = map_.next_value()?;
                         }
                         GeneratedField::State => {
-                            if state__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("state"));
-                            }
                             state__ = Some(map_.next_value::<TestState>()? as i32);
                         }
                         GeneratedField::InvalidMatrixDetails => {
-                            if invalid_matrix_details__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("invalidMatrixDetails"),
-                                );
-                            }
                             invalid_matrix_details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::OutcomeSummary => {
-                            if outcome_summary__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("outcomeSummary"),
-                                );
-                            }
                             outcome_summary__ = Some(
                                 map_.next_value::<OutcomeSummary>()? as i32,
                             );
                         }
                         GeneratedField::ResultStorage => {
-                            if result_storage__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resultStorage"),
-                                );
-                            }
                             result_storage__ = map_.next_value()?;
                         }
                         GeneratedField::ClientInfo => {
-                            if client_info__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("clientInfo"));
-                            }
                             client_info__ = map_.next_value()?;
                         }
                         GeneratedField::TestMatrixId => {
-                            if test_matrix_id__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("testMatrixId"),
-                                );
-                            }
                             test_matrix_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

@@ -145,47 +145,24 @@ impl<'de> serde::Deserialize<'de> for AttributeContext {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Origin => {
-                            if origin__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("origin"));
-                            }
                             origin__ = map_.next_value()?;
                         }
                         GeneratedField::Source => {
-                            if source__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("source"));
-                            }
                             source__ = map_.next_value()?;
                         }
                         GeneratedField::Destination => {
-                            if destination__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("destination"),
-                                );
-                            }
                             destination__ = map_.next_value()?;
                         }
                         GeneratedField::Request => {
-                            if request__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("request"));
-                            }
                             request__ = map_.next_value()?;
                         }
                         GeneratedField::Response => {
-                            if response__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("response"));
-                            }
                             response__ = map_.next_value()?;
                         }
                         GeneratedField::Resource => {
-                            if resource__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("resource"));
-                            }
                             resource__ = map_.next_value()?;
                         }
                         GeneratedField::Api => {
-                            if api__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("api"));
-                            }
                             api__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -323,27 +300,15 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Api {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Operation => {
-                            if operation__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("operation"));
-                            }
                             operation__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Protocol => {
-                            if protocol__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("protocol"));
-                            }
                             protocol__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Version => {
-                            if version__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("version"));
-                            }
                             version__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -496,35 +461,18 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Auth {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Principal => {
-                            if principal__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("principal"));
-                            }
                             principal__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Audiences => {
-                            if audiences__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("audiences"));
-                            }
                             audiences__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Presenter => {
-                            if presenter__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("presenter"));
-                            }
                             presenter__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Claims => {
-                            if claims__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("claims"));
-                            }
                             claims__ = map_.next_value()?;
                         }
                         GeneratedField::AccessLevels => {
-                            if access_levels__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("accessLevels"),
-                                );
-                            }
                             access_levels__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -681,15 +629,9 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Peer {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Ip => {
-                            if ip__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("ip"));
-                            }
                             ip__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Port => {
-                            if port__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("port"));
-                            }
                             port__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -697,23 +639,14 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Peer {
                             );
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Principal => {
-                            if principal__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("principal"));
-                            }
                             principal__ = Some(map_.next_value()?);
                         }
                         GeneratedField::RegionCode => {
-                            if region_code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("regionCode"));
-                            }
                             region_code__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -937,59 +870,32 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Request {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Id => {
-                            if id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("id"));
-                            }
                             id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Method => {
-                            if method__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("method"));
-                            }
                             method__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Path => {
-                            if path__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("path"));
-                            }
                             path__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Host => {
-                            if host__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("host"));
-                            }
                             host__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Scheme => {
-                            if scheme__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("scheme"));
-                            }
                             scheme__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Query => {
-                            if query__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("query"));
-                            }
                             query__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Time => {
-                            if time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("time"));
-                            }
                             time__ = map_.next_value()?;
                         }
                         GeneratedField::Size => {
-                            if size__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("size"));
-                            }
                             size__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -997,21 +903,12 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Request {
                             );
                         }
                         GeneratedField::Protocol => {
-                            if protocol__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("protocol"));
-                            }
                             protocol__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Reason => {
-                            if reason__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("reason"));
-                            }
                             reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Auth => {
-                            if auth__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("auth"));
-                            }
                             auth__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1155,27 +1052,15 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Resource {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Service => {
-                            if service__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("service"));
-                            }
                             service__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Name => {
-                            if name__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("name"));
-                            }
                             name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Labels => {
-                            if labels__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("labels"));
-                            }
                             labels__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -1319,9 +1204,6 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Response {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1329,9 +1211,6 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Response {
                             );
                         }
                         GeneratedField::Size => {
-                            if size__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("size"));
-                            }
                             size__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1339,17 +1218,11 @@ impl<'de> serde::Deserialize<'de> for attribute_context::Response {
                             );
                         }
                         GeneratedField::Headers => {
-                            if headers__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("headers"));
-                            }
                             headers__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
                         }
                         GeneratedField::Time => {
-                            if time__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("time"));
-                            }
                             time__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {

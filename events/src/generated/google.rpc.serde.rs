@@ -84,11 +84,6 @@ impl<'de> serde::Deserialize<'de> for BadRequest {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::FieldViolations => {
-                            if field_violations__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("fieldViolations"),
-                                );
-                            }
                             field_violations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -198,17 +193,9 @@ impl<'de> serde::Deserialize<'de> for bad_request::FieldViolation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Field => {
-                            if field__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("field"));
-                            }
                             field__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -443,17 +430,9 @@ impl<'de> serde::Deserialize<'de> for DebugInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::StackEntries => {
-                            if stack_entries__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("stackEntries"),
-                                );
-                            }
                             stack_entries__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Detail => {
-                            if detail__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("detail"));
-                            }
                             detail__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -571,21 +550,12 @@ impl<'de> serde::Deserialize<'de> for ErrorInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Reason => {
-                            if reason__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("reason"));
-                            }
                             reason__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Domain => {
-                            if domain__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("domain"));
-                            }
                             domain__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Metadata => {
-                            if metadata__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("metadata"));
-                            }
                             metadata__ = Some(
                                 map_.next_value::<std::collections::HashMap<_, _>>()?,
                             );
@@ -685,9 +655,6 @@ impl<'de> serde::Deserialize<'de> for Help {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Links => {
-                            if links__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("links"));
-                            }
                             links__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -795,17 +762,9 @@ impl<'de> serde::Deserialize<'de> for help::Link {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Url => {
-                            if url__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("url"));
-                            }
                             url__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -915,15 +874,9 @@ impl<'de> serde::Deserialize<'de> for LocalizedMessage {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Locale => {
-                            if locale__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("locale"));
-                            }
                             locale__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1025,9 +978,6 @@ impl<'de> serde::Deserialize<'de> for PreconditionFailure {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Violations => {
-                            if violations__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("violations"));
-                            }
                             violations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1150,23 +1100,12 @@ impl<'de> serde::Deserialize<'de> for precondition_failure::Violation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Type => {
-                            if r#type__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("type"));
-                            }
                             r#type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Subject => {
-                            if subject__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subject"));
-                            }
                             subject__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1273,9 +1212,6 @@ impl<'de> serde::Deserialize<'de> for QuotaFailure {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Violations => {
-                            if violations__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("violations"));
-                            }
                             violations__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1385,17 +1321,9 @@ impl<'de> serde::Deserialize<'de> for quota_failure::Violation {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Subject => {
-                            if subject__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("subject"));
-                            }
                             subject__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1516,17 +1444,9 @@ impl<'de> serde::Deserialize<'de> for RequestInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RequestId => {
-                            if request_id__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("requestId"));
-                            }
                             request_id__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ServingData => {
-                            if serving_data__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("servingData"),
-                                );
-                            }
                             serving_data__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1666,33 +1586,15 @@ impl<'de> serde::Deserialize<'de> for ResourceInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::ResourceType => {
-                            if resource_type__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceType"),
-                                );
-                            }
                             resource_type__ = Some(map_.next_value()?);
                         }
                         GeneratedField::ResourceName => {
-                            if resource_name__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("resourceName"),
-                                );
-                            }
                             resource_name__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Owner => {
-                            if owner__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("owner"));
-                            }
                             owner__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Description => {
-                            if description__.is_some() {
-                                return Err(
-                                    serde::de::Error::duplicate_field("description"),
-                                );
-                            }
                             description__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {
@@ -1797,9 +1699,6 @@ impl<'de> serde::Deserialize<'de> for RetryInfo {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::RetryDelay => {
-                            if retry_delay__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("retryDelay"));
-                            }
                             retry_delay__ = map_.next_value()?;
                         }
                         GeneratedField::__SkipField__ => {
@@ -1913,9 +1812,6 @@ impl<'de> serde::Deserialize<'de> for Status {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Code => {
-                            if code__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("code"));
-                            }
                             code__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -1923,15 +1819,9 @@ impl<'de> serde::Deserialize<'de> for Status {
                             );
                         }
                         GeneratedField::Message => {
-                            if message__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("message"));
-                            }
                             message__ = Some(map_.next_value()?);
                         }
                         GeneratedField::Details => {
-                            if details__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("details"));
-                            }
                             details__ = Some(map_.next_value()?);
                         }
                         GeneratedField::__SkipField__ => {

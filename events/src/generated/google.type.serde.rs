@@ -97,9 +97,6 @@ impl<'de> serde::Deserialize<'de> for Date {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Year => {
-                            if year__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("year"));
-                            }
                             year__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -107,9 +104,6 @@ impl<'de> serde::Deserialize<'de> for Date {
                             );
                         }
                         GeneratedField::Month => {
-                            if month__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("month"));
-                            }
                             month__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -117,9 +111,6 @@ impl<'de> serde::Deserialize<'de> for Date {
                             );
                         }
                         GeneratedField::Day => {
-                            if day__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("day"));
-                            }
                             day__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -322,9 +313,6 @@ impl<'de> serde::Deserialize<'de> for LatLng {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Latitude => {
-                            if latitude__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("latitude"));
-                            }
                             latitude__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -332,9 +320,6 @@ impl<'de> serde::Deserialize<'de> for LatLng {
                             );
                         }
                         GeneratedField::Longitude => {
-                            if longitude__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("longitude"));
-                            }
                             longitude__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -466,9 +451,6 @@ impl<'de> serde::Deserialize<'de> for TimeOfDay {
                 while let Some(k) = map_.next_key()? {
                     match k {
                         GeneratedField::Hours => {
-                            if hours__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("hours"));
-                            }
                             hours__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -476,9 +458,6 @@ impl<'de> serde::Deserialize<'de> for TimeOfDay {
                             );
                         }
                         GeneratedField::Minutes => {
-                            if minutes__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("minutes"));
-                            }
                             minutes__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -486,9 +465,6 @@ impl<'de> serde::Deserialize<'de> for TimeOfDay {
                             );
                         }
                         GeneratedField::Seconds => {
-                            if seconds__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("seconds"));
-                            }
                             seconds__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?
@@ -496,9 +472,6 @@ impl<'de> serde::Deserialize<'de> for TimeOfDay {
                             );
                         }
                         GeneratedField::Nanos => {
-                            if nanos__.is_some() {
-                                return Err(serde::de::Error::duplicate_field("nanos"));
-                            }
                             nanos__ = Some(
                                 map_
                                     .next_value::<::pbjson::private::NumberDeserialize<_>>()?

@@ -773,7 +773,7 @@ pub mod cloud_event_types {
 }
 /// The data of a Google CloudEvent: a protobuf message (prost, `impl prost::Name`) with the
 /// proto3 JSON mapping (serde), and the CloudEvent types whose `data` it is.
-pub trait EventData: ::prost::Message + ::prost::Name + Default + ::serde::Serialize + ::serde::de::DeserializeOwned {
+pub trait EventData: ::prost::Message + ::prost::Name + Default + ::serde::Serialize + ::serde::de::DeserializeOwned + 'static {
     /// The CloudEvent types whose `data` is this message (constants of `cloud_event_types`).
     const CLOUD_EVENT_TYPES: &'static [&'static str];
 }

@@ -116,9 +116,55 @@ impl FromCloudEvent for Event {
 
 impl<T: DeserializeOwned + Send + 'static> FromCloudEvent for CloudEvent<T> {
     fn from_cloud_event(mut event: Event) -> Result<Self, EventDataError> {
+        let protobuf = event.datacontenttype().is_some_and(is_protobuf);
         let (_, _, data) = event.take_data();
-        let data = decode_data(data.as_ref())?;
+        let data = if protobuf {
+            decode_protobuf(data.as_ref(), event.ty())?
+        } else {
+            decode_data(data.as_ref())?
+        };
         Ok(CloudEvent { event, data })
+    }
+}
+
+/// Whether a `datacontenttype` is protobuf (what Firestore and Datastore triggers send).
+fn is_protobuf(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/protobuf")
+        || essence.eq_ignore_ascii_case("application/x-protobuf")
+}
+
+/// Decodes protobuf event data into `T`, one of the Google event data types
+/// ([`events::google`](crate::events::google)).
+fn decode_protobuf<T: 'static>(data: Option<&Data>, ty: &str) -> Result<T, EventDataError> {
+    let bytes: &[u8] = match data {
+        Some(Data::Binary(bytes)) => bytes,
+        Some(Data::String(text)) => text.as_bytes(),
+        Some(Data::Json(_)) => {
+            return Err(EventDataError::new(format!(
+                "event data of type {ty}: datacontenttype says application/protobuf, but the \
+                 data is JSON; send the protobuf bytes (data_base64 in structured mode)"
+            )));
+        }
+        None => &[],
+    };
+    // The generated types live in a private module of the events crate; name them by the
+    // path users write.
+    let target = std::any::type_name::<T>().replace(
+        "functions_framework_events::generated::",
+        "functions_framework::events::",
+    );
+    match functions_framework_events::decode_protobuf::<T>(bytes) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(error)) => Err(EventDataError::new(format!(
+            "event data of type {ty}: the application/protobuf data does not decode as \
+             {target}: {error}"
+        ))),
+        None => Err(EventDataError::new(format!(
+            "event data of type {ty} is application/protobuf, which {target} cannot take: take \
+             the event's data type from functions_framework::events::google (with its \
+             product's feature of functions-framework-events), or Event"
+        ))),
     }
 }
 

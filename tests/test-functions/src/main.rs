@@ -86,6 +86,41 @@ async fn sleep(req: Request) -> (StatusCode, String) {
     (StatusCode::OK, format!("slept {ms}ms"))
 }
 
+/// Decodes a Google CloudEvent's data into its type, chosen by the `type` attribute (JSON or
+/// protobuf, binary or structured mode, through `CloudEvent<T>`), and answers 200 with the
+/// data re-encoded as proto3 JSON. A type not in the catalog gets 400 naming it.
+async fn google_event_echo(req: Request) -> Result<Response, Error> {
+    conformance_sleep().await;
+    let (parts, body) = req.into_parts();
+    let event =
+        functions_framework::cloudevents::binding::http::to_event(&parts.headers, body.to_vec())
+            .map_err(|e| {
+                HttpError::new(StatusCode::BAD_REQUEST, format!("not a CloudEvent: {e}"))
+            })?;
+    let ty = event.ty().to_owned();
+    match functions_framework_events::visit_data_type(&ty, EchoData(event)) {
+        Some(answer) => answer,
+        None => Err(HttpError::new(
+            StatusCode::BAD_REQUEST,
+            format!("unknown CloudEvent type {ty:?}: it is not in the Google event catalog"),
+        )
+        .into()),
+    }
+}
+
+struct EchoData(Event);
+
+impl functions_framework_events::DataTypeVisitor for EchoData {
+    type Output = Result<Response, Error>;
+
+    fn visit<T: functions_framework_events::EventData>(self) -> Self::Output {
+        use functions_framework::FromCloudEvent as _;
+        let event = functions_framework::CloudEvent::<T>::from_cloud_event(self.0)
+            .map_err(|e| HttpError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        Ok(functions_framework::Json(event.data).into_response())
+    }
+}
+
 /// Reads the body as it arrives (past the body limit): logs `first chunk` when the first
 /// bytes are in, and answers `N bytes`.
 async fn upload(request: http::Request<Body>) -> Result<String, Error> {
@@ -283,6 +318,7 @@ async fn main() -> Result<(), Error> {
         .http("error", error)
         .http("sleep", sleep)
         .http_streaming("upload", upload)
+        .http("google_event_echo", google_event_echo)
         .http("log", log)
         .cloud_event("cloudevent", cloudevent)
         .cloud_event("cloudevent_noop", cloudevent_noop)
