@@ -138,7 +138,7 @@ check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.
 	cargo clippy -p functions-framework-events --all-targets --features full -- -D warnings
 	cargo test --workspace
 	@# Panics in the profile that ships: named frames, memory back to idle.
-	cargo build --release -p test-functions
+	cargo build --release -p test-functions --no-default-features
 	cargo test -p test-functions --test release_panics -- --ignored
 	cargo build -p shim-node -p test-functions
 	$(MAKE) function.zip
@@ -187,7 +187,8 @@ $(BENCH_NODE_PEER)/node_modules/.package-lock.json: $(BENCH_PEERS)/node/package.
 	cd $(BENCH_NODE_PEER) && npm ci --no-audit --no-fund --loglevel=error
 
 bench: bench-tools test-tools $(INJECTED_FF)/node_modules/.package-lock.json ## compare with bare hyper and the Node.js and Python frameworks (BENCH_QUICK=1: short run)
-	cargo build --release -p test-functions -p hyper-hello -p shim-node
+	cargo build --release -p test-functions --no-default-features
+	cargo build --release -p hyper-hello -p shim-node
 	BENCH_CACHE=$(BENCH_CACHE) $(BENCH_VENV)/bin/python benches/run.py
 
 # Build outputs only: the workspace's target folder, the fuzz crate's own (fuzz/target), the

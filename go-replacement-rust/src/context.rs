@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
@@ -43,8 +43,13 @@ struct Inner {
     /// The invocation's own trace and span ids (hex), when the framework traces it: logs
     /// name its span instead of the caller's, and its trace when the caller sent none.
     traced: std::sync::OnceLock<(String, String)>,
-    /// Cancelled when the client goes away: its connection closed, or it reset the stream.
-    client: Option<CancellationToken>,
+    /// The client's connection: cancelled when it closes.
+    connection: Option<CancellationToken>,
+    /// Set when the request itself went away (an HTTP/2 stream reset, or the connection
+    /// dropped with it), with `request_dropped` woken. Kept in the context's own allocation:
+    /// every request has one, and few ever use it.
+    dropped: AtomicBool,
+    request_dropped: tokio::sync::Notify,
 }
 
 /// The request, as Error Reporting's `httpRequest` context describes it. Only cheap clones
@@ -163,10 +168,18 @@ impl Context {
     /// dropped when nobody can receive it. A function whose work is only for the client can
     /// stop early; see [`client_gone`](Context::client_gone) to wait for it.
     pub fn is_client_gone(&self) -> bool {
-        self.inner
-            .client
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
+        self.inner.dropped.load(Ordering::Acquire)
+            || self
+                .inner
+                .connection
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Marks the client gone: its request was dropped before the function finished.
+    pub(crate) fn set_client_gone(&self) {
+        self.inner.dropped.store(true, Ordering::Release);
+        self.inner.request_dropped.notify_waiters();
     }
 
     /// Completes when the client goes away (see [`is_client_gone`](Context::is_client_gone));
@@ -187,11 +200,21 @@ impl Context {
     /// # let _ = report;
     /// ```
     pub fn client_gone(&self) -> impl Future<Output = ()> + Send + 'static {
-        let client = self.inner.client.clone();
+        let inner = Arc::clone(&self.inner);
         async move {
-            match client {
-                Some(token) => token.cancelled_owned().await,
-                None => std::future::pending().await,
+            let Some(connection) = inner.connection.clone() else {
+                return std::future::pending().await;
+            };
+            let dropped = inner.request_dropped.notified();
+            tokio::pin!(dropped);
+            // Registered before the flag is read, so that a drop in between is not missed.
+            dropped.as_mut().enable();
+            if inner.dropped.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::select! {
+                () = connection.cancelled() => {}
+                () = dropped => {}
             }
         }
     }
@@ -236,7 +259,7 @@ impl Context {
         deadline: Option<Instant>,
         request: Option<RequestInfo>,
         function: Option<Arc<str>>,
-        client: Option<CancellationToken>,
+        connection: Option<CancellationToken>,
     ) -> Self {
         let slot = std::sync::OnceLock::new();
         if let Some(id) = execution_id {
@@ -250,21 +273,24 @@ impl Context {
                 request,
                 function,
                 traced: std::sync::OnceLock::new(),
-                client,
+                connection,
+                dropped: AtomicBool::new(false),
+                request_dropped: tokio::sync::Notify::new(),
             }),
         }
     }
 
     /// The context of a request: its headers, what Error Reporting wants of it and the peer's
     /// address. `traceparent` is a CloudEvent's `traceparent` extension found in its body,
-    /// used when the headers carry no trace; `client` is cancelled when the client goes away.
+    /// used when the headers carry no trace; `connection` is cancelled when the client's
+    /// connection closes.
     pub(crate) fn from_request(
         parts: &http::request::Parts,
         remote_ip: Option<IpAddr>,
         timeout: Option<Duration>,
         traceparent: Option<&str>,
         function: Arc<str>,
-        client: CancellationToken,
+        connection: CancellationToken,
     ) -> Self {
         let (execution_id, mut trace) = read_headers(&parts.headers);
         if trace.is_none() {
@@ -285,7 +311,7 @@ impl Context {
             timeout.map(|t| Instant::now() + t),
             Some(request),
             Some(function),
-            Some(client),
+            Some(connection),
         )
     }
 

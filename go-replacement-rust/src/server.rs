@@ -45,6 +45,11 @@ pub(crate) struct Limits {
 /// Request headers beyond this get 431, as Node.js (the platform's own runtime) does.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// hyper's HTTP/1 read buffer, at most: also the size of the body frames it reads. A buffer
+/// as small as the header limit would cut a large body into 16 KiB frames, each a read and
+/// a hand-over of its own; the header limit is checked on the parsed request instead.
+const MAX_READ_BUFFER: usize = 400 * 1024;
+
 /// HTTP/2 streams a client may have open at once on one connection.
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 
@@ -63,7 +68,7 @@ pub(crate) fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
-        .max_buf_size(MAX_HEADER_BYTES);
+        .max_buf_size(MAX_READ_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -71,9 +76,9 @@ pub(crate) fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS)
-        // Peers that stop answering pings are dropped, as idle HTTP/1 ones are.
-        .keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20))
+        // No pings of our own, as hyper's and Go's servers by default: the platform's front
+        // end manages its connections, and a ping timer per connection costs every request a
+        // clock read.
         // WebSockets over HTTP/2 (RFC 8441), for services that accept them.
         .enable_connect_protocol();
     builder
@@ -142,7 +147,9 @@ impl Server {
         connection: Arc<Connection>,
         in_flight: InFlight,
     ) -> Response {
-        let response = self.respond(request, remote, &connection).await;
+        // Boxed: hyper moves this future into a task of its own per HTTP/2 stream, and a
+        // small one is cheap to move.
+        let response = Box::pin(self.respond(request, remote, &connection)).await;
         if !response.body().is_streaming() {
             return response;
         }
@@ -161,6 +168,9 @@ impl Server {
         remote: Option<SocketAddr>,
         connection: &Connection,
     ) -> Response {
+        if header_bytes(&request) > MAX_HEADER_BYTES {
+            return error::status_only(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        }
         let path = request.uri().path();
         let Some(route) = self.routes.find(path) else {
             return error::rejected(&Rejection::new(
@@ -180,7 +190,8 @@ impl Server {
         let (parts, body) = request.into_parts();
         match &route.function {
             Handler::Buffered(function) => {
-                let unread = incoming::Unread::start(&connection.bodies_unread);
+                let unread = (!http_body::Body::is_end_stream(&body))
+                    .then(|| incoming::Unread::start(&connection.bodies_unread));
                 let read = self.read(parts, body).await;
                 drop(unread);
                 let (parts, body) = match read {
@@ -265,30 +276,26 @@ impl Server {
             let _ = body;
             None
         };
-        let client = connection.child_token();
         let context = Context::from_request(
             &parts,
             remote.map(|a| a.ip()),
             self.timeout,
             structured_traceparent.as_deref(),
             Arc::clone(&route.name),
-            client.clone(),
+            connection.clone(),
         );
         #[cfg(feature = "opentelemetry")]
         {
             let span =
                 crate::otel::glue::start(&route.name, route.signature, &parts, remote, &context);
-            let response = self
-                .invoke(route, context, client, move || function(parts))
-                .await;
+            let response = self.invoke(route, context, move || function(parts)).await;
             if let Some(span) = span {
                 crate::otel::end(span, response.status().as_u16());
             }
             response
         }
         #[cfg(not(feature = "opentelemetry"))]
-        self.invoke(route, context, client, move || function(parts))
-            .await
+        self.invoke(route, context, move || function(parts)).await
     }
 
     /// Runs the function with its context, catching panics and enforcing the deadline.
@@ -300,7 +307,6 @@ impl Server {
         &self,
         route: &Route,
         context: Context,
-        client: CancellationToken,
         function: impl FnOnce() -> BoxFuture<Result<Response, InvokeError>>,
     ) -> Response {
         // Calling the function only builds its future, but a closure may run code before
@@ -311,10 +317,12 @@ impl Server {
             return error::crash();
         };
         // The invocation's span: spans and logs of its code nest under it, in tasks it starts
-        // with `spawn` too.
-        let span = tracing::info_span!("function", name = %route.name);
+        // with `spawn` too. At DEBUG: a span per request is a cost every request would pay,
+        // and the Cloud Logging output does not show spans (it names the invocation by its
+        // execution id); a subscriber that wants them enables DEBUG.
+        let span = tracing::debug_span!("function", name = %route.name);
         let timeout = self.timeout;
-        let gone = client.clone();
+        let gone = context.clone();
         // Everything from here runs in the invocation's scope, so that what it logs (the
         // error report, the deadline, the client going away) carries the invocation's
         // context.
@@ -340,8 +348,8 @@ impl Server {
             }
         };
         Detach {
-            run: Some(Box::pin(context.scope(run))),
-            client,
+            run: Some(Box::pin(context.clone().scope(run))),
+            context,
             tracker: &self.detached,
         }
         .await
@@ -468,13 +476,28 @@ impl Server {
     }
 }
 
+/// The size of a request's head as HTTP/1 sends it, near enough: the target and each header
+/// line. HTTP/2 heads are bounded by hyper (`max_header_list_size`) before they get here.
+fn header_bytes<B>(request: &hyper::Request<B>) -> usize {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    request
+        .headers()
+        .iter()
+        .fold(target, |total, (name, value)| {
+            total + name.as_str().len() + value.len() + 4
+        })
+}
+
 /// An invocation running in the request's task. If the request is dropped before the
 /// invocation ends (the client closed its connection or reset its stream), the client is
 /// marked gone and the invocation moves to a task of its own, to run to completion or to
 /// its deadline: the function is never cancelled halfway by a client.
 struct Detach<'a> {
     run: Option<BoxFuture<Response>>,
-    client: CancellationToken,
+    context: Context,
     tracker: &'a TaskTracker,
 }
 
@@ -494,7 +517,7 @@ impl Future for Detach<'_> {
 impl Drop for Detach<'_> {
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
-            self.client.cancel();
+            self.context.set_client_gone();
             // Dropped in the connection's task, so on the server's runtime.
             self.tracker.spawn(async move {
                 let _ = run.await;
@@ -503,20 +526,23 @@ impl Drop for Detach<'_> {
     }
 }
 
-/// Logs, in the invocation's scope, when its client goes away while the function runs.
-struct ReportClientGone<F> {
-    call: Pin<Box<F>>,
-    gone: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
-    client: CancellationToken,
-    reported: bool,
+pin_project_lite::pin_project! {
+    /// Logs, in the invocation's scope, when its client goes away while the function runs.
+    struct ReportClientGone<F> {
+        #[pin]
+        call: F,
+        gone: Option<BoxFuture<()>>,
+        context: Context,
+        reported: bool,
+    }
 }
 
 impl<F> ReportClientGone<F> {
-    fn new(call: F, client: CancellationToken) -> Self {
+    fn new(call: F, context: Context) -> Self {
         ReportClientGone {
-            call: Box::pin(call),
+            call,
             gone: None,
-            client,
+            context,
             reported: false,
         }
     }
@@ -526,21 +552,22 @@ impl<F: Future> Future for ReportClientGone<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        if let Poll::Ready(output) = this.call.as_mut().poll(cx) {
-            if this.reported {
+        let this = self.project();
+        if let Poll::Ready(output) = this.call.poll(cx) {
+            if *this.reported {
                 tracing::info!("the function finished after its client went away");
             }
             return Poll::Ready(output);
         }
-        if !this.reported {
+        if !*this.reported {
             // Only an invocation that has to wait pays for the waiter.
+            let context = &*this.context;
             let gone = this
                 .gone
-                .get_or_insert_with(|| Box::pin(this.client.clone().cancelled_owned()));
+                .get_or_insert_with(|| Box::pin(context.client_gone()));
             if gone.as_mut().poll(cx).is_ready() {
-                this.reported = true;
-                this.gone = None;
+                *this.reported = true;
+                *this.gone = None;
                 tracing::info!(
                     "the client went away; the function runs on to completion or its deadline, \
                      and its response is dropped"

@@ -172,9 +172,10 @@ fn decode_protobuf<T: 'static>(data: Option<&Data>, ty: &str) -> Result<T, Event
 fn decode_data<T: DeserializeOwned>(data: Option<&Data>) -> Result<T, EventDataError> {
     let result = match data {
         Some(Data::Json(json)) => serde_path_to_error::deserialize(json),
-        Some(Data::String(text)) => {
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-        }
+        // One deserializer for text and bytes: each is a copy of `T`'s decoding code.
+        Some(Data::String(text)) => serde_path_to_error::deserialize(
+            &mut serde_json::Deserializer::from_slice(text.as_bytes()),
+        ),
         Some(Data::Binary(bytes)) => {
             serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
         }

@@ -187,3 +187,25 @@ fn unknown_types_and_malformed_data_get_400_naming_the_problem() {
     );
     assert_eq!(good.status, 200);
 }
+
+/// Every CloudEvent type of the catalog reaches its data type: an empty object in JSON and
+/// an empty message in protobuf decode to the type's default value.
+#[cfg(feature = "all-events")]
+#[test]
+fn every_type_of_the_catalog_is_decoded_into_its_data_type() {
+    let server = serve(Some("google_event_echo"), &[]);
+    let table = functions_framework::events::cloud_event_types::ALL;
+    assert_eq!(table.len(), 372);
+    for (ty, message, _feature) in table {
+        let json = binary(server.port, ty, "application/json", b"{}");
+        assert_eq!(json.status, 200, "{ty} ({message}): {}", json.text());
+        let protobuf = binary(server.port, ty, "application/protobuf", b"");
+        assert_eq!(
+            protobuf.status,
+            200,
+            "{ty} ({message}): {}",
+            protobuf.text()
+        );
+        assert_eq!(json.text(), protobuf.text(), "{ty}");
+    }
+}
