@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const LARGE_BODY: usize = 128 * 1024;
 
 /// How long after the last large body the freed memory is given back.
-const TRIM_AFTER: Duration = Duration::from_secs(1);
+const TRIM_AFTER: Duration = Duration::from_secs(10);
 
 /// glibc's bounds: the largest threshold it accepts is 32 MiB on 64-bit systems.
 const MMAP_THRESHOLD: i32 = 32 * 1024 * 1024;
@@ -43,21 +43,25 @@ pub(crate) fn tune() {
 /// Notes a request body of `len` bytes; a large one schedules the memory's return for when
 /// large bodies stop coming. Runs on the server's runtime.
 pub(crate) fn body_read(len: usize) {
-    if len < LARGE_BODY {
-        return;
+    if len >= LARGE_BODY {
+        trim_when_quiet(TRIM_AFTER);
     }
+}
+
+/// Gives freed memory back once nothing has called this for `after`.
+fn trim_when_quiet(after: Duration) {
     LAST_LARGE_BODY_MS.store(now_ms(), Ordering::Release);
     if TRIMMER.swap(true, Ordering::AcqRel) {
         return;
     }
-    tokio::spawn(async {
+    tokio::spawn(async move {
         loop {
             let last = LAST_LARGE_BODY_MS.load(Ordering::Acquire);
             let quiet_for = Duration::from_millis(now_ms().saturating_sub(last));
-            if quiet_for >= TRIM_AFTER {
+            if quiet_for >= after {
                 break;
             }
-            tokio::time::sleep(TRIM_AFTER - quiet_for).await;
+            tokio::time::sleep(after - quiet_for).await;
         }
         TRIMMER.store(false, Ordering::Release);
         // Off the runtime's threads: trimming walks every arena.
@@ -82,10 +86,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_trimmer_runs_once_large_bodies_stop() {
-        body_read(LARGE_BODY);
-        body_read(LARGE_BODY * 2);
+        let after = Duration::from_millis(200);
+        trim_when_quiet(after);
+        trim_when_quiet(after);
         assert!(TRIMMER.load(Ordering::Acquire));
-        tokio::time::sleep(TRIM_AFTER + Duration::from_millis(500)).await;
+        tokio::time::sleep(after * 3).await;
         assert!(!TRIMMER.load(Ordering::Acquire));
         body_read(10);
         assert!(

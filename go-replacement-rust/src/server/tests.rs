@@ -806,3 +806,61 @@ async fn a_client_that_half_closes_after_its_request_gets_the_response() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.ends_with("still answered"), "{out}");
 }
+
+#[tokio::test]
+async fn a_pubsub_push_request_reaches_cloudevent_and_event_functions() {
+    use crate::{CloudEvent, EventContext};
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (a, b) = (Arc::clone(&seen), Arc::clone(&seen));
+    let app = Functions::new()
+        .cloud_event("ce", move |event: CloudEvent<serde_json::Value>| {
+            let seen = Arc::clone(&a);
+            async move {
+                seen.lock().expect("lock").push(format!(
+                    "{} {} {} {}",
+                    event.ty(),
+                    event.source(),
+                    event.id(),
+                    event.data["message"]["data"]
+                ));
+                Ok::<_, Error>(())
+            }
+        })
+        .event(
+            "legacy",
+            move |data: serde_json::Value, context: EventContext| {
+                let seen = Arc::clone(&b);
+                async move {
+                    seen.lock().expect("lock").push(format!(
+                        "{} {} {}",
+                        context.event_type, context.event_id, data["data"]
+                    ));
+                    Ok::<_, Error>(())
+                }
+            },
+        );
+    let addr = start(app);
+    let body = br#"{"message": {"data": "aGk=", "messageId": "m-1", "publishTime": "2024-01-02T03:04:05Z", "attributes": {"k": "v"}}, "subscription": "projects/p/subscriptions/s"}"#;
+    let ce = send(addr, Method::POST, "/ce/projects/p/topics/orders", body).await;
+    assert_eq!(ce.status, StatusCode::NO_CONTENT, "{}", ce.text());
+    let legacy = send(addr, Method::POST, "/legacy", body).await;
+    assert_eq!(legacy.status, StatusCode::NO_CONTENT, "{}", legacy.text());
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen,
+        [
+            "google.cloud.pubsub.topic.v1.messagePublished //pubsub.googleapis.com/projects/p/topics/orders m-1 \"aGk=\"",
+            "google.pubsub.topic.publish m-1 \"aGk=\"",
+        ]
+    );
+    // A push body without a message id is refused, naming it.
+    let refused = send(
+        addr,
+        Method::POST,
+        "/ce",
+        br#"{"message": {"data": "aGk="}, "subscription": "projects/p/subscriptions/s"}"#,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text().contains("messageId"), "{}", refused.text());
+}

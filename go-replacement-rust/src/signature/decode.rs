@@ -23,8 +23,9 @@ pub(crate) enum DecodedEvent {
 /// Why a body is not an event, for the functions that need one.
 pub(crate) const NOT_AN_EVENT: &str = "not an event: expected a CloudEvent in binary mode \
     (ce-specversion, ce-id, ce-source and ce-type headers), a CloudEvent in structured mode \
-    (Content-Type: application/cloudevents+json) or a legacy event (a JSON object with \
-    `context`, or `eventId`/`eventType` beside `data`)";
+    (Content-Type: application/cloudevents+json), a legacy event (a JSON object with \
+    `context`, or `eventId`/`eventType` beside `data`) or a Pub/Sub push request (`message` \
+    and `subscription`)";
 
 /// The keys that make a JSON object a (possibly broken) legacy event rather than plain data.
 const CONTEXT_KEYS: [&str; 7] = [
@@ -106,14 +107,18 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rej
         if convert::is_legacy_event(&json) {
             return Ok(DecodedEvent::Legacy(json));
         }
-        // Context fields that do not make a legacy event are a broken event, not data.
-        let broken = json
-            .as_object()
-            .is_some_and(|object| CONTEXT_KEYS.iter().any(|key| object.contains_key(*key)));
-        if broken {
-            return Err(Rejection::bad_request(NOT_AN_EVENT));
+        if super::pubsub_push::is_push(&json) {
+            super::pubsub_push::to_cloud_event(request.uri().path(), json)?
+        } else {
+            // Context fields that do not make a legacy event are a broken event, not data.
+            let broken = json
+                .as_object()
+                .is_some_and(|object| CONTEXT_KEYS.iter().any(|key| object.contains_key(*key)));
+            if broken {
+                return Err(Rejection::bad_request(NOT_AN_EVENT));
+            }
+            return Ok(DecodedEvent::Plain(json));
         }
-        return Ok(DecodedEvent::Plain(json));
     };
 
     if let Some(traceparent) = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()) {

@@ -14,6 +14,7 @@ pub(crate) mod decode;
 pub(crate) mod http;
 pub(crate) mod layer;
 pub(crate) mod legacy;
+pub(crate) mod pubsub_push;
 pub(crate) mod typed;
 
 /// A future boxed for storage behind the type-erased [`Invoke`].
