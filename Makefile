@@ -38,7 +38,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ_BIN := $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin
 # Fuzzing: how long each target runs in `make fuzz` (and so in `make check`).
 FUZZ_SECONDS ?= 15
-FUZZ_TARGETS := cloudevent_decode convert config
+FUZZ_TARGETS := cloudevent_decode google_event_data convert config
 
 NODE_TESTS := tests/node
 INJECTED_FF := $(NODE_TESTS)/injected-ff

@@ -18,9 +18,11 @@
 //! assert!(MessagePublishedData::CLOUD_EVENT_TYPES.contains(&"google.cloud.pubsub.topic.v1.messagePublished"));
 //! ```
 
+pub mod documents;
 #[rustfmt::skip]
 mod generated;
 
+pub use documents::DocumentError;
 pub use generated::{
     DataTypeVisitor, EventData, cloud_event_types, decode_protobuf, google, visit_data_type,
 };

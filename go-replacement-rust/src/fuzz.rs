@@ -52,3 +52,55 @@ pub fn config(args: &[String], env: &[(String, String)]) {
         env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     });
 }
+
+/// Decodes arbitrary bytes as the data of the Google event type `selector` picks (among the
+/// types of the enabled products), as protobuf and as JSON, the way `CloudEvent<T>` does;
+/// what decodes is encoded again both ways.
+pub fn google_event_data(selector: u16, data: &[u8]) {
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    let types: Vec<&str> = functions_framework_events::cloud_event_types::ALL
+        .iter()
+        .map(|(ty, _, _)| *ty)
+        .filter(|ty| functions_framework_events::visit_data_type(ty, Enabled).is_some())
+        .collect();
+    let Some(ty) = types.get(usize::from(selector) % types.len().max(1)) else {
+        return;
+    };
+    for content_type in ["application/protobuf", "application/json"] {
+        let Ok(event) = EventBuilderV10::new()
+            .id("fuzz")
+            .source("//fuzz")
+            .ty(*ty)
+            .data(content_type, data.to_vec())
+            .build()
+        else {
+            continue;
+        };
+        let _ = functions_framework_events::visit_data_type(ty, Decode(event));
+    }
+}
+
+/// Whether the type's product is compiled in.
+struct Enabled;
+
+impl functions_framework_events::DataTypeVisitor for Enabled {
+    type Output = ();
+
+    fn visit<T: functions_framework_events::EventData>(self) {}
+}
+
+/// Decodes the event's data into the type, and encodes what decodes.
+struct Decode(cloudevents::Event);
+
+impl functions_framework_events::DataTypeVisitor for Decode {
+    type Output = ();
+
+    fn visit<T: functions_framework_events::EventData>(self) {
+        use crate::FromCloudEvent as _;
+        if let Ok(event) = crate::CloudEvent::<T>::from_cloud_event(self.0) {
+            let _ = serde_json::to_vec(&event.data);
+            let _ = functions_framework_events::prost::Message::encode_to_vec(&event.data);
+        }
+    }
+}
