@@ -21,6 +21,15 @@ pub fn decode_event(method: &[u8], headers: &[(&[u8], &[u8])], body: &[u8]) {
     let Ok(request) = request.body(Bytes::copy_from_slice(body)) else {
         return;
     };
+    // What a `CloudEvent<T>` function decodes: the JSON data as bytes.
+    if let Ok(event) = crate::signature::cloudevent::to_cloud_event_with(
+        &request,
+        crate::signature::decode::DataForm::Raw,
+    ) {
+        let _ = <crate::CloudEvent<serde_json::Value> as crate::FromCloudEvent>::from_cloud_event(
+            event,
+        );
+    }
     if let Ok(event) = crate::signature::cloudevent::to_cloud_event(&request) {
         // What the `cloudevent` test target does with it.
         let _ = serde_json::to_vec(&event);

@@ -8,7 +8,7 @@ use cloudevents::{AttributesReader, Data, Event};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::decode::{DecodedEvent, NOT_AN_EVENT, decode, describe};
+use super::decode::{DataForm, DecodedEvent, NOT_AN_EVENT, decode_with, describe};
 use super::{BoxFuture, Invoke, refused};
 use crate::convert;
 use crate::error::{InvokeError, Rejection};
@@ -72,6 +72,12 @@ impl<T> CloudEvent<T> {
 /// What a CloudEvent function may take: the SDK's [`Event`] as it came, or a
 /// [`CloudEvent<T>`] with its data decoded.
 pub trait FromCloudEvent: Sized + Send + 'static {
+    /// Whether `from_cloud_event` takes binary-mode JSON data as the bytes it came as
+    /// (`Data::Binary`), rather than parsed (`Data::Json`). `CloudEvent<T>` does: it decodes
+    /// them straight into `T`.
+    #[doc(hidden)]
+    const RAW_JSON_DATA: bool = false;
+
     /// Builds `Self` from a decoded event; `Err` is answered with 400 and its message, and the
     /// function is not invoked.
     fn from_cloud_event(event: Event) -> Result<Self, EventDataError>;
@@ -115,6 +121,8 @@ impl FromCloudEvent for Event {
 }
 
 impl<T: DeserializeOwned + Send + 'static> FromCloudEvent for CloudEvent<T> {
+    const RAW_JSON_DATA: bool = true;
+
     fn from_cloud_event(mut event: Event) -> Result<Self, EventDataError> {
         let protobuf = event.datacontenttype().is_some_and(is_protobuf);
         let (_, _, data) = event.take_data();
@@ -198,7 +206,12 @@ where
     Err: Into<Error>,
 {
     fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
-        let prepared = to_cloud_event(&request).and_then(|event| {
+        let form = if E::RAW_JSON_DATA {
+            DataForm::Raw
+        } else {
+            DataForm::Parsed
+        };
+        let prepared = to_cloud_event_with(&request, form).and_then(|event| {
             E::from_cloud_event(event).map_err(|e| Rejection::bad_request(e.to_string()))
         });
         match prepared {
@@ -211,9 +224,18 @@ where
     }
 }
 
-/// The CloudEvent a CloudEvent function receives, converting legacy bodies.
+/// The CloudEvent a CloudEvent function taking `Event` receives, converting legacy bodies.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn to_cloud_event(request: &http::Request<Bytes>) -> Result<Event, Rejection> {
-    match decode(request)? {
+    to_cloud_event_with(request, DataForm::Parsed)
+}
+
+/// [`to_cloud_event`], with binary-mode JSON data in the form asked for.
+pub(crate) fn to_cloud_event_with(
+    request: &http::Request<Bytes>,
+    form: DataForm,
+) -> Result<Event, Rejection> {
+    match decode_with(request, form)? {
         DecodedEvent::CloudEvent(event) => Ok(*event),
         DecodedEvent::Plain(_) => Err(Rejection::bad_request(NOT_AN_EVENT)),
         DecodedEvent::Legacy(body) => {

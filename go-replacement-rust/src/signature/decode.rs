@@ -76,9 +76,28 @@ fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
-/// Decodes an event request. Only POST is accepted; anything that is neither a CloudEvent
-/// nor a legacy event is refused with a message that says what is missing.
+/// What becomes of a binary-mode event's JSON data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataForm {
+    /// Parsed into a JSON value: what `Event` and the legacy conversion work on.
+    Parsed,
+    /// Left as the bytes: a `CloudEvent<T>` decodes them straight into `T`, with no JSON
+    /// value in between.
+    Raw,
+}
+
+/// Decodes an event request, JSON data parsed. Only POST is accepted; anything that is
+/// neither a CloudEvent nor a legacy event is refused with a message that says what is
+/// missing.
 pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rejection> {
+    decode_with(request, DataForm::Parsed)
+}
+
+/// [`decode`], with binary-mode JSON data in the form asked for.
+pub(crate) fn decode_with(
+    request: &http::Request<Bytes>,
+    form: DataForm,
+) -> Result<DecodedEvent, Rejection> {
     if request.method() != Method::POST {
         return Err(Rejection::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -93,7 +112,7 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rej
     let media_type = if binary { None } else { media_type(headers) };
 
     let mut event = if binary {
-        decode_binary(headers, body)?
+        decode_binary(headers, body, form)?
     } else if media_type.as_deref() == Some("application/cloudevents+json") {
         decode_structured(body)?
     } else if media_type.as_deref() == Some("application/cloudevents-batch+json") {
@@ -129,7 +148,7 @@ pub(crate) fn decode(request: &http::Request<Bytes>) -> Result<DecodedEvent, Rej
     Ok(DecodedEvent::CloudEvent(Box::new(event)))
 }
 
-fn decode_binary(headers: &HeaderMap, body: &Bytes) -> Result<Event, Rejection> {
+fn decode_binary(headers: &HeaderMap, body: &Bytes, form: DataForm) -> Result<Event, Rejection> {
     let missing: Vec<&str> = REQUIRED_HEADERS
         .iter()
         .filter(|name| {
@@ -161,6 +180,8 @@ fn decode_binary(headers: &HeaderMap, body: &Bytes) -> Result<Event, Rejection> 
     };
     let data = if bytes.is_empty() {
         None
+    } else if form == DataForm::Raw && is_json(content_type.as_deref()) {
+        Some(Data::Binary(bytes))
     } else if is_json(content_type.as_deref()) {
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(json) => Some(Data::Json(json)),
