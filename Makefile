@@ -106,7 +106,7 @@ test: $(FUNCTION_ZIP) ## serve the function on localhost:8080 (PORT=...) the way
 dev: ## run the function binary directly (no Node.js), rebuilt and restarted on every change
 	$(if $(TARGET),FUNCTION_TARGET=$(TARGET)) PORT=$(PORT) node tools/watch.js $(FUNCTION_DIR) $(FUNCTION_BIN)
 
-invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (see tests/fixtures/events)
+invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (every family: tests/fixtures/events)
 	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
 
 node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json ## install the Node.js tests' packages (npm ci)
@@ -132,8 +132,10 @@ generate: ## regenerate the event types (events/src/generated) from third_party/
 
 check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
-	@# The checked-in event types are what the protos give.
+	@# The checked-in event types are what the protos give, and the invoke fixtures what the
+	@# test data gives.
 	$(EVENTS_CODEGEN) --check --cargo-toml events/Cargo.toml $(EVENTS_GENERATED)
+	python3 tools/events/invoke_fixtures.py --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p functions-framework-events --all-targets --features full -- -D warnings
 	cargo test --workspace

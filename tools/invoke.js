@@ -3,7 +3,8 @@
 // Usage: node tools/invoke.js FIXTURE [URL]
 //   FIXTURE: a name (pubsub-binary, storage-structured, ...) or a path to a fixture file
 //   URL: default http://localhost:${PORT:-8080}/
-// A fixture is {"headers": {...}, "body": <JSON or string>}.
+// A fixture is {"headers": {...}, "body": <JSON or string>} or, for binary data such as
+// protobuf, {"headers": {...}, "bodyBase64": "..."}.
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
@@ -26,7 +27,9 @@ try {
 } catch (error) {
   usage(`${file} is not valid JSON: ${error.message}`);
 }
-const body = typeof fixture.body === 'string' ? fixture.body : JSON.stringify(fixture.body);
+const body = typeof fixture.bodyBase64 === 'string'
+  ? Buffer.from(fixture.bodyBase64, 'base64')
+  : typeof fixture.body === 'string' ? fixture.body : JSON.stringify(fixture.body);
 const url = new URL(urlArg || `http://localhost:${process.env.PORT || 8080}/`);
 const request = http.request(url, { method: 'POST', headers: { ...fixture.headers, 'Content-Length': Buffer.byteLength(body) } }, (response) => {
   const chunks = [];
