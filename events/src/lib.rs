@@ -19,6 +19,8 @@
 //! ```
 
 pub mod documents;
+#[cfg(feature = "pubsub")]
+mod pubsub;
 #[rustfmt::skip]
 mod generated;
 

@@ -10,7 +10,7 @@ use functions_framework::{CloudEvent, Error, Functions};
 
 /// Logs the message; refuses empty ones so that they are retried and show up in the logs.
 async fn on_message(event: CloudEvent<MessagePublishedData>) -> Result<(), Error> {
-    let message = &event.data.message;
+    let message = event.data.message();
     let text = message.text().ok_or("the message is not UTF-8 text")?;
     if text.is_empty() {
         return Err("empty message".into());
@@ -38,11 +38,11 @@ mod tests {
         let event = CloudEvent {
             event: functions_framework::Event::default(),
             data: MessagePublishedData {
-                message: PubsubMessage {
-                    data: Some(b"hello".to_vec()),
+                message: Some(PubsubMessage {
+                    data: b"hello".to_vec(),
                     ..PubsubMessage::default()
-                },
-                subscription: None,
+                }),
+                ..MessagePublishedData::default()
             },
         };
         assert!(on_message(event).await.is_ok());
@@ -80,7 +80,8 @@ mod tests {
             .expect("post");
         assert_eq!(bad.status(), 400);
         assert!(
-            String::from_utf8_lossy(bad.body()).contains("base64"),
+            // The field whose base64 does not decode is named.
+            String::from_utf8_lossy(bad.body()).contains("message.data"),
             "{}",
             String::from_utf8_lossy(bad.body())
         );

@@ -13,8 +13,12 @@ fn describe(object: &StorageObjectData) -> String {
         "gs://{}/{} ({} bytes, {})",
         object.bucket,
         object.name,
-        object.size.unwrap_or(0),
-        object.content_type.as_deref().unwrap_or("unknown type")
+        object.size,
+        if object.content_type.is_empty() {
+            "unknown type"
+        } else {
+            &object.content_type
+        }
     )
 }
 
@@ -41,8 +45,8 @@ mod tests {
         let object = StorageObjectData {
             bucket: "b".into(),
             name: "a.txt".into(),
-            size: Some(3),
-            content_type: Some("text/plain".into()),
+            size: 3,
+            content_type: "text/plain".into(),
             ..StorageObjectData::default()
         };
         assert_eq!(describe(&object), "gs://b/a.txt (3 bytes, text/plain)");
