@@ -51,13 +51,16 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools generate
+.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools generate protobuf-fixtures
 
 # The event types are generated from third_party/google-cloudevents by tools/events-codegen
 # (prost, pbjson and protox: no protoc) and checked in.
 EVENTS_CODEGEN := cargo run --quiet --locked --release --manifest-path tools/events-codegen/Cargo.toml \
 	--target-dir $(CURDIR)/target/events-codegen --
 EVENTS_GENERATED := events/src/generated
+# Google's Python CloudEvents library, which encodes the protobuf fixtures: pinned in
+# tools/events/requirements.txt, installed on first use into the tool cache.
+EVENTS_PY := $(TOOLS)/google-events-py-$(shell cksum < tools/events/requirements.txt | cut -d' ' -f1)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
@@ -130,12 +133,23 @@ test-tools: ## install the HTTP/2 load client the tests use (apt package nghttp2
 generate: ## regenerate the event types (events/src/generated) from third_party/google-cloudevents
 	$(EVENTS_CODEGEN) --cargo-toml events/Cargo.toml $(EVENTS_GENERATED)
 
+$(EVENTS_PY)/.installed: tools/events/requirements.txt
+	@echo "==> First use: installing Google's google-events Python library into $(EVENTS_PY)"
+	python3 -m pip install --quiet --disable-pip-version-check --target $(EVENTS_PY) -r $<
+	touch $@
+
+protobuf-fixtures: $(EVENTS_PY)/.installed ## re-encode the event fixtures as protobuf with Google's Python library
+	PYTHONPATH=$(EVENTS_PY) python3 tools/events/protobuf_fixtures.py
+
 check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.js end-to-end tests, the package, fuzzing
 	cargo fmt --all -- --check
 	@# The checked-in event types are what the protos give, and the invoke fixtures what the
 	@# test data gives.
 	$(EVENTS_CODEGEN) --check --cargo-toml events/Cargo.toml $(EVENTS_GENERATED)
 	python3 tools/events/invoke_fixtures.py --check
+	@# The protobuf fixtures are what Google's own library makes of the JSON ones.
+	$(MAKE) $(EVENTS_PY)/.installed
+	PYTHONPATH=$(EVENTS_PY) python3 tools/events/protobuf_fixtures.py --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p functions-framework-events --all-targets --features full -- -D warnings
 	cargo test --workspace
