@@ -209,3 +209,52 @@ fn every_type_of_the_catalog_is_decoded_into_its_data_type() {
         assert_eq!(json.text(), protobuf.text(), "{ty}");
     }
 }
+
+#[test]
+fn huge_repeated_fields_neither_crash_nor_stall_the_server() {
+    let server = serve(Some("google_event_echo"), &[]);
+    let pubsub = "google.cloud.pubsub.topic.v1.messagePublished";
+    // A length-delimited field that claims 4 GiB and brings 3 bytes.
+    let claims_too_much = [0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3];
+    let reply = binary(
+        server.port,
+        pubsub,
+        "application/protobuf",
+        &claims_too_much,
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+
+    // 200,000 attributes in JSON and 100,000 repeated messages in protobuf: large, valid,
+    // decoded within the body limit.
+    let attributes: serde_json::Map<String, Value> = (0..200_000)
+        .map(|i| (format!("k{i}"), Value::from("v")))
+        .collect();
+    let json = json!({"message": {"attributes": attributes, "messageId": "big"}});
+    let reply = binary(
+        server.port,
+        pubsub,
+        "application/json",
+        json.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200);
+    let answer: Value = serde_json::from_slice(reply.body.as_ref()).expect("JSON");
+    assert_eq!(
+        answer["message"]["attributes"].as_object().map(|a| a.len()),
+        Some(200_000)
+    );
+    // Field 1 (message) of MessagePublishedData, 100,000 times: the last one wins.
+    let mut repeated = Vec::new();
+    for _ in 0..100_000 {
+        repeated.extend_from_slice(&[0x0a, 0x02, 0x32, 0x00]);
+    }
+    let reply = binary(server.port, pubsub, "application/protobuf", &repeated);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // And the server still answers a small event.
+    let small = binary(
+        server.port,
+        pubsub,
+        "application/json",
+        br#"{"message": {}}"#,
+    );
+    assert_eq!(small.status, 200);
+}
