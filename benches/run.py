@@ -498,6 +498,10 @@ def burst(server: Server, workload: Workload, seconds: int, client_cores: Option
 # rotation above does not cover (HTTP/2 with prior knowledge, large request bodies).
 
 POST_BODY_SCRIPT = BENCHES / "post-body.lua"
+PUBSUB_READY_REQUEST = raw_request("POST", {
+    "Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "ready", "ce-source": "//bench",
+    "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+}, b'{"message":{"messageId":"ready"}}')
 
 
 @dataclass
@@ -507,6 +511,8 @@ class ExtraRow:
     tool: str  # "wrk" or "h2load"
     limit: float  # CPU per request, × bare hyper
     body_bytes: int = 0
+    script: Path = POST_BODY_SCRIPT  # wrk's Lua script
+    target: str = ""  # this project's function; the GET target when empty
     results: dict = field(default_factory=dict)  # peer key -> list of bursts
 
 
@@ -515,6 +521,8 @@ def extra_rows() -> list[ExtraRow]:
         ExtraRow("h2c-get", "GET / over HTTP/2 with prior knowledge (h2load)", "h2load", TARGET_H2C_GET_CPU),
         ExtraRow("post-1m", "POST / with a 1 MiB body (HTTP function)", "wrk", TARGET_LARGE_POST_CPU, MIB),
         ExtraRow("post-16m", "POST / with a 16 MiB body (HTTP function)", "wrk", TARGET_LARGE_POST_CPU, 16 * MIB),
+        ExtraRow("pubsub-typed", "POST / binary Pub/Sub CloudEvent, 1 KiB, typed (CloudEvent<MessagePublishedData>)",
+                 "wrk", TARGET_CE_CPU, script=BENCHES / "pubsub.lua", target="pubsub_noop"),
     ]
 
 
@@ -534,7 +542,7 @@ def extra_burst(row: ExtraRow, server: Server, seconds: int, client_cores: Optio
     if row.tool == "h2load":
         cmd = ["h2load", "-c", str(CONNECTIONS), "-m", "1", "-t", "1", "-D", str(seconds), url]
     else:
-        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(POST_BODY_SCRIPT), url]
+        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(row.script), url]
         env["BODY_BYTES"] = str(row.body_bytes)
     before = tree_cpu_seconds(server.proc.pid)
     with pinned(client_cores):
@@ -558,12 +566,13 @@ def measure_extra(st: Stage, server_cores, client_cores, logdir: Path) -> list[d
     servers: dict[str, Server] = {}
     builds = {
         "hyper": lambda port: [HYPER], "hyper-h2c": lambda port: [HYPER],
-        "rust": lambda port: [BINARY],
+        "rust": lambda port: [BINARY], "rust-pubsub": lambda port: [BINARY],
     }
     envs = {
         "hyper": lambda port: base_env(PORT=str(port)),
         "hyper-h2c": lambda port: base_env(PORT=str(port), H2C="1"),
         "rust": lambda port: base_env(PORT=str(port), FUNCTION_TARGET=st.get_target),
+        "rust-pubsub": lambda port: base_env(PORT=str(port), FUNCTION_TARGET="pubsub_noop"),
     }
     try:
         for key in builds:
@@ -583,9 +592,9 @@ def measure_extra(st: Stage, server_cores, client_cores, logdir: Path) -> list[d
                             raise RuntimeError("the h2c hyper peer did not listen")
                         time.sleep(0.02)
             else:
-                wait_ready(proc, port, GET_REQUEST, 60, logfile)
+                wait_ready(proc, port, PUBSUB_READY_REQUEST if key == "rust-pubsub" else GET_REQUEST, 60, logfile)
             servers[key] = server
-        peers_of = {"h2c-get": ("hyper-h2c", "rust")}
+        peers_of = {"h2c-get": ("hyper-h2c", "rust"), "pubsub-typed": ("hyper", "rust-pubsub")}
         for row in rows:
             for key in peers_of.get(row.key, ("hyper", "rust")):
                 extra_burst(row, servers[key], WARMUP, client_cores)
@@ -607,6 +616,7 @@ def measure_extra(st: Stage, server_cores, client_cores, logdir: Path) -> list[d
     for row in rows:
         summary = {"key": row.key, "label": row.label, "limit": row.limit}
         for peer, runs in row.results.items():
+            peer = "rust" if peer.startswith("rust") else peer
             summary[peer] = {"rps": med([r["rps"] for r in runs]),
                              "cpu_us_per_req": med([r["cpu_us_per_req"] for r in runs]),
                              "errors": sum(r["errors"] for r in runs), "bursts": len(runs)}

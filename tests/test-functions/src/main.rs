@@ -257,6 +257,18 @@ async fn cloudevent_noop(event: Event) -> Result<(), Error> {
     Ok(())
 }
 
+/// The benchmark's typed event function: a Pub/Sub event whose data is decoded straight
+/// into the generated `MessagePublishedData`, nothing else.
+async fn pubsub_noop(
+    event: functions_framework::CloudEvent<functions_framework::events::MessagePublishedData>,
+) -> Result<(), Error> {
+    conformance_sleep().await;
+    if event.data.message().message_id.is_empty() {
+        return Err("message without id".into());
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 struct ConformanceRequest {
     message: String,
@@ -322,6 +334,7 @@ async fn main() -> Result<(), Error> {
         .http("log", log)
         .cloud_event("cloudevent", cloudevent)
         .cloud_event("cloudevent_noop", cloudevent_noop)
+        .cloud_event("pubsub_noop", pubsub_noop)
         .event("legacyevent", legacyevent)
         .typed("typed", typed)
         .serve()
