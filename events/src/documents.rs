@@ -49,6 +49,19 @@ fn as_json<M: serde::Serialize>(message: &M) -> Json {
     serde_json::to_value(message).unwrap_or(Json::Null)
 }
 
+/// A map of typed values (document fields, entity properties, a map value) as a JSON object.
+fn object<'a, V: 'a>(
+    entries: impl IntoIterator<Item = (&'a String, &'a V)>,
+    to_json: impl Fn(&V) -> Json,
+) -> Json {
+    Json::Object(
+        entries
+            .into_iter()
+            .map(|(key, value)| (key.clone(), to_json(value)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
 fn bytes(bytes: &[u8]) -> Json {
     Json::Array(bytes.iter().map(|b| Json::from(*b)).collect())
 }
@@ -76,12 +89,7 @@ mod firestore {
                 Some(ValueType::ArrayValue(array)) => {
                     Json::Array(array.values.iter().map(Value::to_json).collect())
                 }
-                Some(ValueType::MapValue(map)) => Json::Object(
-                    map.fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.to_json()))
-                        .collect::<Map<_, _>>(),
-                ),
+                Some(ValueType::MapValue(map)) => object(&map.fields, Value::to_json),
             }
         }
     }
@@ -89,12 +97,7 @@ mod firestore {
     impl Document {
         /// The document's fields as a plain JSON object.
         pub fn fields_json(&self) -> Json {
-            Json::Object(
-                self.fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            )
+            object(&self.fields, Value::to_json)
         }
 
         /// The document's fields as a `T`.
@@ -174,12 +177,7 @@ mod datastore {
     impl Entity {
         /// The entity's properties as a plain JSON object.
         pub fn properties_json(&self) -> Json {
-            Json::Object(
-                self.properties
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            )
+            object(&self.properties, Value::to_json)
         }
 
         /// The entity's properties as a `T`.

@@ -23,14 +23,18 @@
 //! # What the framework does for every request
 //!
 //! - The body is read first (up to 32 MiB by default: 413 past it), so a function gets
-//!   [`Bytes`] it can parse directly.
+//!   [`Bytes`] it can parse directly; functions registered with
+//!   [`http_streaming`](Functions::http_streaming) or
+//!   [`service_streaming`](Functions::service_streaming) read it themselves as it arrives.
 //! - `Err` from the function answers 500 with `X-Google-Status: error`; a panic answers 500
 //!   with `X-Google-Status: crash`. Either way the details go to the log, never to the
 //!   client, and the server keeps serving.
 //! - With `CLOUD_RUN_TIMEOUT_SECONDS` set, a function still running past it is cancelled
 //!   (its future dropped) and the client gets 504.
+//! - A client that goes away does not cancel the function: it runs to completion or to
+//!   its deadline, and [`Context::is_client_gone`] tells it.
 //! - [`Context`] gives the execution id, trace context and deadline of the invocation.
-//! - No `ETag` is ever sent, so responses are not cached by validators.
+//! - The framework adds no `ETag`; one the function sets reaches the client.
 //!
 //! On SIGTERM or SIGINT the server stops accepting, lets in-flight requests finish (10 s
 //! at most by default) and `serve` returns `Ok(())`.

@@ -8,7 +8,7 @@ use cloudevents::{AttributesReader, Data, Event};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::decode::{DataForm, DecodedEvent, NOT_AN_EVENT, decode_with, describe};
+use super::decode::{DataForm, DecodedEvent, NOT_AN_EVENT, decode_with, describe, is_protobuf};
 use super::{BoxFuture, Invoke, refused};
 use crate::convert;
 use crate::error::{InvokeError, Rejection};
@@ -133,13 +133,6 @@ impl<T: DeserializeOwned + Send + 'static> FromCloudEvent for CloudEvent<T> {
         };
         Ok(CloudEvent { event, data })
     }
-}
-
-/// Whether a `datacontenttype` is protobuf (what Firestore and Datastore triggers send).
-fn is_protobuf(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/protobuf")
-        || essence.eq_ignore_ascii_case("application/x-protobuf")
 }
 
 /// Decodes protobuf event data into `T`, one of the Google event data types

@@ -50,30 +50,36 @@ static REQUIRED_HEADERS: [HeaderName; 4] = [
 ];
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
+/// A content type's media type, lowercased, without its parameters.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(essence(value))
 }
 
 /// Whether data with this content type is JSON; an absent type means JSON in the
 /// CloudEvents JSON format.
 fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
-        let ct = ct
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let ct = essence(ct);
         ct == "application/json" || ct == "text/json" || ct.ends_with("+json")
     })
+}
+
+/// Whether a `datacontenttype` is protobuf (what Firestore and Datastore triggers send).
+pub(crate) fn is_protobuf(content_type: &str) -> bool {
+    matches!(
+        essence(content_type).as_str(),
+        "application/protobuf" | "application/x-protobuf"
+    )
 }
 
 /// What becomes of a binary-mode event's JSON data.
