@@ -29,6 +29,7 @@ BENCH_RESULTS (output folder), BENCH_PEERS (comma-separated peer keys to run, fo
 from __future__ import annotations
 
 import atexit
+import base64
 import datetime
 import json
 import os
@@ -538,26 +539,34 @@ def parse_h2load(output: str) -> dict:
 
 def extra_burst(row: ExtraRow, server: Server, seconds: int, client_cores: Optional[set[int]]) -> dict:
     url = f"http://127.0.0.1:{server.port}/"
-    env = dict(os.environ)
     if row.tool == "h2load":
         cmd = ["h2load", "-c", str(CONNECTIONS), "-m", "1", "-t", "1", "-D", str(seconds), url]
-    else:
-        cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(row.script), url]
-        env["BODY_BYTES"] = str(row.body_bytes)
+        return loaded(server, cmd, {}, seconds, client_cores)
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(row.script), url]
+    return loaded(server, cmd, {"BODY_BYTES": str(row.body_bytes)}, seconds, client_cores)
+
+
+def loaded(server: Server, cmd: list[str], extra_env: dict[str, str], seconds: int,
+           client_cores: Optional[set[int]]) -> dict:
+    """Runs a load client (wrk or h2load) against the server; its requests, rate, errors and
+    the server's CPU per request."""
     before = tree_cpu_seconds(server.proc.pid)
     with pinned(client_cores):
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, env=env)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120,
+                              env={**os.environ, **extra_env})
     time.sleep(0.05)
     after = tree_cpu_seconds(server.proc.pid)
     if done.returncode != 0:
-        raise RuntimeError(f"{row.tool} failed ({done.returncode}): {done.stderr or done.stdout}")
-    if row.tool == "h2load":
+        raise RuntimeError(f"{cmd[0]} failed ({done.returncode}): {done.stderr or done.stdout}")
+    if cmd[0] == "h2load":
         result = parse_h2load(done.stdout)
     else:
         parsed = parse_wrk(done.stdout)
         result = {"requests": parsed["requests"], "rps": parsed["rps"],
                   "errors": parsed["non2xx"] + parsed["socket_errors"]}
-    result["cpu_us_per_req"] = (after - before) / result["requests"] * 1e6 if result["requests"] else float("nan")
+    if not result["requests"]:
+        raise RuntimeError(f"{cmd[0]}: no request completed")
+    result["cpu_us_per_req"] = (after - before) / result["requests"] * 1e6
     return result
 
 
@@ -623,6 +632,145 @@ def measure_extra(st: Stage, server_cores, client_cores, logdir: Path) -> list[d
         hyper, rust = row.results.get("hyper", []), row.results.get("rust", [])
         summary["paired"] = [b["cpu_us_per_req"] / a["cpu_us_per_req"] for a, b in zip(hyper, rust)]
         out.append(summary)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Events by size: the cost of an event function as its data grows, against bare hyper reading
+# the same body, serde_json alone decoding the same bytes into the same type, and the Node.js
+# framework.
+
+EVENT_SCRIPT = BENCHES / "event-file.lua"
+JSON_DECODE = RELEASE / "json-decode"
+EVENT_SIZES = (("event-1k", "1 KiB", 1024), ("event-64k", "64 KiB", 64 * 1024), ("event-1m", "1 MiB", MIB))
+TARGET_EVENT_VS_SERDE = 1.5  # x serde_json alone, at 64 KiB and 1 MiB
+TARGET_EVENT_VS_NODE = 10.0  # the Node.js framework's CPU per request / ours, at every size
+FIRESTORE_FIXTURE = ROOT / "tests" / "fixtures" / "events" / "firestore-protobuf.json"
+
+
+def flat_json(size: int) -> bytes:
+    """A flat JSON object of exactly `size` bytes: keys "f000000"... with 48-character values."""
+    value = "v" * 48
+    entries, length = [], 2
+    while True:
+        entry = '"f%06d":"%s"' % (len(entries), value)
+        extra = len(entry) + (1 if entries else 0)
+        if length + extra > size:
+            break
+        entries.append(entry)
+        length += extra
+    body = "{" + ",".join(entries) + "}"
+    if len(body) < size:
+        entries[-1] = '"f%06d":"%s"' % (len(entries) - 1, value + "v" * (size - len(body)))
+        body = "{" + ",".join(entries) + "}"
+    assert len(body) == size and json.loads(body)
+    return body.encode()
+
+
+def event_request(headers: dict[str, str], body: bytes) -> bytes:
+    return raw_request("POST", {"ce-specversion": "1.0", "ce-id": "ready", "ce-source": "//bench", **headers}, body)
+
+
+def serde_floor(kind: str, path: Path, cores) -> float:
+    """serde_json alone: CPU µs per decode of the file into a Value or a HashMap<String, String>."""
+    with pinned(cores):
+        done = subprocess.run([str(JSON_DECODE), kind, str(path), str(max(1, BURST // 2))],
+                              capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"json-decode {kind} {path.name} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)["cpu_us_per_decode"]
+
+
+def measure_events(server_cores, client_cores, logdir: Path) -> dict:
+    files = {}
+    for key, _, size in EVENT_SIZES:
+        files[key] = logdir / f"{key}.json"
+        files[key].write_bytes(flat_json(size))
+    fixture = json.loads(FIRESTORE_FIXTURE.read_text())
+    files["firestore"] = logdir / "firestore.pb"
+    files["firestore"].write_bytes(base64.b64decode(fixture["bodyBase64"]))
+    firestore_env = {"CONTENT_TYPE": "application/protobuf", "CE_TYPE": fixture["headers"]["ce-type"],
+                     "CE_SOURCE": fixture["headers"]["ce-source"]}
+    flat_ready = event_request({"ce-type": "bench", "Content-Type": "application/json"}, b'{"f":"v"}')
+    specs = {
+        "hyper": ([HYPER], ROOT, lambda port: base_env(PORT=str(port)), GET_REQUEST),
+        "untyped": ([BINARY], ROOT, lambda port: base_env(PORT=str(port), FUNCTION_TARGET="cloudevent_noop"), flat_ready),
+        "typed": ([BINARY], ROOT, lambda port: base_env(PORT=str(port), FUNCTION_TARGET="flat_noop"), flat_ready),
+        "node-ff": ([shutil.which("node") or "node", LAUNCHER, "--target=cloudevent", "--signature-type=cloudevent"],
+                    NODE_PEER, lambda port: cloud_env("cloudevent", "cloudevent", port), flat_ready),
+        "firestore": ([BINARY], ROOT, lambda port: base_env(PORT=str(port), FUNCTION_TARGET="firestore_noop"),
+                      event_request({"ce-type": fixture["headers"]["ce-type"], "Content-Type": "application/protobuf"},
+                                    files["firestore"].read_bytes())),
+    }
+    rows = [(key, label, ("hyper", "untyped", "typed", "node-ff"), {"BODY_FILE": str(files[key])})
+            for key, label, _ in EVENT_SIZES]
+    rows.append(("firestore", f"Firestore event, protobuf ({len(files['firestore'].read_bytes())} B)",
+                 ("hyper", "firestore"), {"BODY_FILE": str(files["firestore"]), **firestore_env}))
+    servers: dict[str, Server] = {}
+    raw: dict[str, dict[str, list]] = {}
+    floors: dict[str, dict[str, list]] = {}
+    try:
+        for key, (cmd, cwd, env, ready) in specs.items():
+            port = free_port()
+            logfile = logdir / f"events-{key}.log"
+            proc = spawn(cmd, cwd=cwd, env=env(port), logfile=logfile, cores=server_cores)
+            servers[key] = Server(f"events/{key}", proc, port, logfile)
+            wait_ready(proc, port, ready, 60, logfile)
+        for round_index in range(ROUNDS):
+            for key, _, peers, env in rows:
+                for peer in (peers if round_index % 2 == 0 else tuple(reversed(peers))):
+                    try:
+                        if round_index == 0:
+                            event_burst(servers[peer], env, WARMUP, client_cores)
+                        result = event_burst(servers[peer], env, BURST, client_cores)
+                    except (RuntimeError, subprocess.TimeoutExpired) as error:
+                        log(f"events {key} {peer}: {error}")
+                        continue
+                    raw.setdefault(key, {}).setdefault(peer, []).append(result)
+            for key, _, _ in EVENT_SIZES:
+                for kind in ("value", "map"):
+                    floors.setdefault(key, {}).setdefault(kind, []).append(serde_floor(kind, files[key], server_cores))
+            log(f"events by size: round {round_index + 1}/{ROUNDS} done")
+    finally:
+        for server in servers.values():
+            kill(server.proc)
+    out = []
+    for key, label, peers, _ in rows:
+        row = {"key": key, "label": label, "peers": {}, "serde": {}}
+        for peer in peers:
+            runs = raw.get(key, {}).get(peer, [])
+            if runs:
+                row["peers"][peer] = {"rps": med([r["rps"] for r in runs]),
+                                      "cpu_us_per_req": med([r["cpu_us_per_req"] for r in runs]),
+                                      "errors": sum(r["errors"] for r in runs), "bursts": len(runs)}
+        for kind, values in floors.get(key, {}).items():
+            row["serde"][kind] = med(values)
+        out.append(row)
+    return {"rows": out}
+
+
+def event_burst(server: Server, extra_env: dict[str, str], seconds: int, client_cores) -> dict:
+    url = f"http://127.0.0.1:{server.port}/"
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(EVENT_SCRIPT), url]
+    return loaded(server, cmd, extra_env, seconds, client_cores)
+
+
+def event_ratios(row: dict) -> dict:
+    """untyped ÷ serde_json→Value, typed ÷ serde_json→HashMap, Node ÷ each of ours."""
+    p, serde = row["peers"], row["serde"]
+    cpu = {k: v["cpu_us_per_req"] for k, v in p.items()}
+    out = {}
+    if "untyped" in cpu and serde.get("value"):
+        out["untyped_vs_serde"] = cpu["untyped"] / serde["value"]
+    if "typed" in cpu and serde.get("map"):
+        out["typed_vs_serde"] = cpu["typed"] / serde["map"]
+    for ours in ("untyped", "typed"):
+        if ours in cpu and "node-ff" in cpu:
+            out[f"node_vs_{ours}"] = cpu["node-ff"] / cpu[ours]
+    if "hyper" in cpu:
+        for ours in ("untyped", "typed", "firestore"):
+            if ours in cpu:
+                out[f"{ours}_vs_hyper"] = cpu[ours] / cpu["hyper"]
     return out
 
 
@@ -916,6 +1064,37 @@ def report(results: dict) -> str:
                          + (f"; {errors} errors" if errors else "") + " |")
         lines.append("")
 
+    if results.get("events"):
+        lines += ["## Events by size (binary-mode CloudEvents, CPU µs per request)", "",
+                  "Data is a flat JSON object of strings. Untyped is `Event` (`cloudevent_noop`), typed is "
+                  "`CloudEvent<HashMap<String, String>>` (`flat_noop`); serde_json alone decodes the same bytes "
+                  "into the same type (`serde_json::Value`, `HashMap<String, String>`) in a loop.", "",
+                  "| data | bare hyper | untyped | typed | Node.js FF | serde_json → Value | serde_json → HashMap | "
+                  "untyped ÷ serde | typed ÷ serde | Node ÷ untyped | Node ÷ typed | target |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for row in results["events"]["rows"]:
+            p, serde, r = row["peers"], row["serde"], event_ratios(row)
+            cpu = {k: fmt(v["cpu_us_per_req"]) for k, v in p.items()}
+            errors = sum(v["errors"] for v in p.values())
+            if row["key"] == "firestore":
+                lines.append(f"| {row['label']} | {cpu.get('hyper', 'failed')} | {cpu.get('firestore', 'failed')} "
+                             f"(`CloudEvent<DocumentEventData>`, {fmt(r.get('firestore_vs_hyper'), 2)}× hyper) |  |  |  |  |  |  |  |  | "
+                             + (f"{errors} errors" if errors else "") + " |")
+                continue
+            verdicts = [f"Node ≥ {TARGET_EVENT_VS_NODE:g}× ours: "
+                        + met(min(r.get("node_vs_untyped", 0), r.get("node_vs_typed", 0)) >= TARGET_EVENT_VS_NODE)]
+            if row["key"] != "event-1k":
+                verdicts.insert(0, f"≤ {TARGET_EVENT_VS_SERDE:g}× serde: " + met(
+                    max(r.get("untyped_vs_serde", 99), r.get("typed_vs_serde", 99)) <= TARGET_EVENT_VS_SERDE))
+            if errors:
+                verdicts.append(f"{errors} errors")
+            lines.append(
+                f"| {row['label']} | {cpu.get('hyper', 'failed')} | {cpu.get('untyped', 'failed')} | "
+                f"{cpu.get('typed', 'failed')} | {cpu.get('node-ff', 'failed')} | {fmt(serde.get('value'))} | "
+                f"{fmt(serde.get('map'))} | {fmt(r.get('untyped_vs_serde'), 2)}× | {fmt(r.get('typed_vs_serde'), 2)}× | "
+                f"{fmt(r.get('node_vs_untyped'), 1)}× | {fmt(r.get('node_vs_typed'), 1)}× | {'; '.join(verdicts)} |")
+        lines.append("")
+
     cold = {r["key"]: r for r in results["cold"]}
     hyper_ms = cold.get("hyper", {}).get("median_ms")
     node_ms = cold.get("node-ff", {}).get("median_ms")
@@ -1033,6 +1212,15 @@ def targets(results: dict) -> list[dict]:
             r = o["cpu_us_per_req"] / h["cpu_us_per_req"]
             add(f"{row['label']}: CPU/request, binary", f"≤ {row['limit']:.2f}× bare hyper",
                 f"{r:.2f}× ({o['cpu_us_per_req']:.1f} vs {h['cpu_us_per_req']:.1f} µs)", r <= row["limit"])
+    for row in results.get("events", {}).get("rows", []):
+        r = event_ratios(row)
+        for ours in ("untyped", "typed"):
+            if row["key"] != "event-1k" and f"{ours}_vs_serde" in r:
+                add(f"event {row['label']}, {ours}: CPU/request", f"≤ {TARGET_EVENT_VS_SERDE:g}× serde_json alone",
+                    f"{r[f'{ours}_vs_serde']:.2f}×", r[f"{ours}_vs_serde"] <= TARGET_EVENT_VS_SERDE)
+            if f"node_vs_{ours}" in r:
+                add(f"event {row['label']}, {ours}: Node.js FF CPU/request ÷ ours", f"≥ {TARGET_EVENT_VS_NODE:g}×",
+                    f"{r[f'node_vs_{ours}']:.1f}×", r[f"node_vs_{ours}"] >= TARGET_EVENT_VS_NODE)
     sizes = {r["key"]: r for r in results["sizes"]}
     z = sizes.get("function.zip") or sizes.get("package")
     if z:
@@ -1100,7 +1288,8 @@ def chart(results: dict, out: Path) -> None:
 
 def check_prerequisites() -> None:
     missing = []
-    for path, what in ((BINARY, "test-functions"), (HYPER, "hyper-hello"), (SHIM, "the shim")):
+    for path, what in ((BINARY, "test-functions"), (HYPER, "hyper-hello"), (JSON_DECODE, "hyper-hello"),
+                       (SHIM, "the shim")):
         if not path.exists():
             missing.append(f"{path} ({what}: cargo build --release -p test-functions -p hyper-hello -p shim-node)")
     for path, what in ((LAUNCHER, "the Node.js peer"), (PY_FF, "the Python peer"),
@@ -1145,7 +1334,7 @@ def main() -> int:
         "server_cores": sorted(server_cores) if server_cores else None,
         "client_cores": sorted(client_cores) if client_cores else None,
         "peers": [{"key": p.key, "label": p.label, "ours": p.ours} for p in peers],
-        "load": {}, "raw": {}, "rss": {}, "cold": [], "sizes": [], "extra": [],
+        "load": {}, "raw": {}, "rss": {}, "cold": [], "sizes": [], "extra": [], "events": {},
     }
     peer_info = {p["key"]: p for p in results["peers"]}
 
@@ -1216,6 +1405,10 @@ def main() -> int:
     # 2b. HTTP/2 and large bodies, against bare hyper.
     if not only or "extra" in only:
         results["extra"] = measure_extra(st, server_cores, client_cores, logdir)
+
+    # 2c. Events by size, and a protobuf Firestore event.
+    if not only or "events" in only:
+        results["events"] = measure_events(server_cores, client_cores, logdir)
 
     # 3. Cold starts, rotating over the paths too.
     rows = cold_rows(st)

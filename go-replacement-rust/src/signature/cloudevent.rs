@@ -8,7 +8,10 @@ use cloudevents::{AttributesReader, Data, Event};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::decode::{DataForm, DecodedEvent, NOT_AN_EVENT, decode_with, describe, is_protobuf};
+use super::decode::{
+    DataForm, DecodedEvent, NOT_AN_EVENT, decode_with, is_protobuf, json_from_slice,
+    json_from_value,
+};
 use super::{BoxFuture, Invoke, refused};
 use crate::convert;
 use crate::error::{InvokeError, Rejection};
@@ -171,18 +174,14 @@ fn decode_protobuf<T: 'static>(data: Option<&Data>, ty: &str) -> Result<T, Event
 
 /// Decodes event data into `T`, naming the failing field on error.
 fn decode_data<T: DeserializeOwned>(data: Option<&Data>) -> Result<T, EventDataError> {
+    const WHAT: &str = "event data";
     let result = match data {
-        Some(Data::Json(json)) => serde_path_to_error::deserialize(json),
-        // One deserializer for text and bytes: each is a copy of `T`'s decoding code.
-        Some(Data::String(text)) => serde_path_to_error::deserialize(
-            &mut serde_json::Deserializer::from_slice(text.as_bytes()),
-        ),
-        Some(Data::Binary(bytes)) => {
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
-        }
-        None => serde_path_to_error::deserialize(&serde_json::Value::Null),
+        Some(Data::Json(json)) => json_from_value(WHAT, json),
+        Some(Data::String(text)) => json_from_slice(WHAT, text.as_bytes()),
+        Some(Data::Binary(bytes)) => json_from_slice(WHAT, bytes),
+        None => json_from_value(WHAT, &serde_json::Value::Null),
     };
-    result.map_err(|e| EventDataError::new(describe("event data", &e)))
+    result.map_err(EventDataError::new)
 }
 
 /// An `async fn(E) -> Result<(), Err>` where `E` is [`FromCloudEvent`].

@@ -2,8 +2,10 @@
 //! legacy event body; and the messages that name a failing field.
 
 use bytes::Bytes;
-use cloudevents::{AttributesWriter, Data, Event};
+use cloudevents::event::{EventBuilderV10, TryIntoUrl};
+use cloudevents::{AttributesWriter, Data, Event, EventBuilder};
 use http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use serde::de::DeserializeOwned;
 
 use crate::convert;
 use crate::error::Rejection;
@@ -172,24 +174,26 @@ fn decode_binary(headers: &HeaderMap, body: &Bytes, form: DataForm) -> Result<Ev
             missing.join(", ")
         )));
     }
-    let mut event = cloudevents::binding::http::to_event(headers, body.to_vec())
-        .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?;
-    // The binding yields bytes whatever the content type: parse JSON here, so that the
-    // function gets a JSON value and a structured re-encoding shows `data`, not base64.
-    if !matches!(event.data(), Some(Data::Binary(_))) {
-        return Ok(event);
-    }
-    let (content_type, schema, data) = event.take_data();
-    let bytes = match data {
-        Some(Data::Binary(bytes)) => bytes,
-        _ => Vec::new(),
+    let specversion = headers
+        .get(&REQUIRED_HEADERS[0])
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut event = if specversion == "1.0" {
+        binary_v10(headers)?
+    } else {
+        // Older spec versions (0.3) are rare: the SDK's binding reads them.
+        cloudevents::binding::http::to_event(headers, Vec::new())
+            .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?
     };
-    let data = if bytes.is_empty() {
+    let (content_type, schema, _) = event.take_data();
+    let json = is_json(content_type.as_deref());
+    // JSON is parsed from the request's bytes, not from a copy.
+    let data = if body.is_empty() {
         None
-    } else if form == DataForm::Raw && is_json(content_type.as_deref()) {
-        Some(Data::Binary(bytes))
-    } else if is_json(content_type.as_deref()) {
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+    } else if json && form == DataForm::Raw {
+        Some(Data::Binary(body.to_vec()))
+    } else if json {
+        match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(json) => Some(Data::Json(json)),
             Err(e) if content_type.is_some() => {
                 return Err(Rejection::bad_request(format!(
@@ -197,24 +201,77 @@ fn decode_binary(headers: &HeaderMap, body: &Bytes, form: DataForm) -> Result<Ev
                     content_type.as_deref().unwrap_or_default()
                 )));
             }
-            Err(_) => Some(Data::Binary(bytes)),
+            Err(_) => Some(Data::Binary(body.to_vec())),
         }
     } else if content_type
         .as_deref()
         .is_some_and(|ct| ct.starts_with("text/"))
     {
-        match String::from_utf8(bytes) {
+        match String::from_utf8(body.to_vec()) {
             Ok(text) => Some(Data::String(text)),
             Err(e) => Some(Data::Binary(e.into_bytes())),
         }
     } else {
-        Some(Data::Binary(bytes))
+        Some(Data::Binary(body.to_vec()))
     };
     event.set_datacontenttype(content_type);
     event.set_dataschema(schema);
     if let Some(data) = data {
         event.set_data_unchecked(data);
     }
+    Ok(event)
+}
+
+/// The attributes of a CloudEvent 1.0 in binary mode, read from the headers in one pass
+/// (the SDK's binding formats every value through `Display` and builds a map of them first).
+/// Every `ce-` header that is not an attribute is an extension; `Content-Type` is the
+/// `datacontenttype`, as the HTTP binding says.
+fn binary_v10(headers: &HeaderMap) -> Result<Event, Rejection> {
+    let mut builder = EventBuilderV10::new();
+    let mut content_type = None;
+    let mut schema = None;
+    for (name, value) in headers {
+        let attribute = match name.as_str().strip_prefix("ce-") {
+            Some(attribute) => attribute,
+            None if name == header::CONTENT_TYPE => "datacontenttype",
+            None => continue,
+        };
+        let value = value.to_str().map_err(|_| {
+            Rejection::bad_request(format!(
+                "invalid binary-mode CloudEvent: header {name} is not printable ASCII"
+            ))
+        })?;
+        builder = match attribute {
+            "specversion" => builder,
+            "id" => builder.id(value),
+            "type" => builder.ty(value),
+            "source" => builder.source(value),
+            "subject" => builder.subject(value),
+            "time" => builder.time(value),
+            // Content-Type wins over a `ce-datacontenttype` header, whichever comes first.
+            "datacontenttype" => {
+                if name == header::CONTENT_TYPE || content_type.is_none() {
+                    content_type = Some(value.to_owned());
+                }
+                builder
+            }
+            "dataschema" => {
+                let url = value.into_url().map_err(|e| {
+                    Rejection::bad_request(format!(
+                        "invalid binary-mode CloudEvent: ce-dataschema is not a URL: {e}"
+                    ))
+                })?;
+                schema = Some(url);
+                builder
+            }
+            extension => builder.extension(extension, value),
+        };
+    }
+    let mut event = builder
+        .build()
+        .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?;
+    event.set_datacontenttype(content_type);
+    event.set_dataschema(schema);
     Ok(event)
 }
 
@@ -248,11 +305,34 @@ fn decode_structured(body: &Bytes) -> Result<Event, Rejection> {
         .map_err(|e| Rejection::bad_request(format!("invalid structured-mode CloudEvent: {e}")))
 }
 
-/// "event data: `message.attributes`: invalid type: ..." (the path is left out at the root).
-pub(crate) fn describe(
+/// Decodes JSON bytes into `T`. Only when that fails are they decoded again with the path
+/// tracked, so that the message names the failing field ("event data: `message.attributes`:
+/// invalid type: ...") at no cost to the requests that decode.
+pub(crate) fn json_from_slice<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|_| {
+        let traced: Result<T, _> =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes));
+        match traced {
+            Err(error) => describe(what, &error),
+            // Not reached: the same bytes decode the same way twice.
+            Ok(_) => format!("{what}: does not decode"),
+        }
+    })
+}
+
+/// [`json_from_slice`] for a JSON value already parsed.
+pub(crate) fn json_from_value<T: DeserializeOwned>(
     what: &str,
-    error: &serde_path_to_error::Error<serde_json::Error>,
-) -> String {
+    json: &serde_json::Value,
+) -> Result<T, String> {
+    T::deserialize(json).map_err(|_| match serde_path_to_error::deserialize::<_, T>(json) {
+        Err(error) => describe(what, &error),
+        Ok(_) => format!("{what}: does not decode"),
+    })
+}
+
+/// The path is left out at the root.
+fn describe(what: &str, error: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let path = error.path().to_string();
     if path == "." {
         format!("{what}: {}", error.inner())
@@ -335,6 +415,74 @@ mod tests {
             "{}",
             rejection.message
         );
+    }
+
+    #[test]
+    fn binary_mode_reads_every_attribute_as_the_sdk_binding_does() {
+        let headers = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "42"),
+            ("ce-source", "//pubsub.googleapis.com/projects/p/topics/t"),
+            ("ce-type", "google.cloud.pubsub.topic.v1.messagePublished"),
+            ("ce-subject", "messages/42"),
+            ("ce-time", "2024-01-02T03:04:05.678+02:00"),
+            ("ce-dataschema", "https://example.com/schema.json"),
+            ("ce-datacontenttype", "text/plain"),
+            ("content-type", "application/json; charset=utf-8"),
+            ("ce-myextension", "value"),
+        ];
+        let request = post(&headers, r#"{"a":1}"#);
+        let Ok(DecodedEvent::CloudEvent(ours)) = decode(&request) else {
+            panic!("not decoded");
+        };
+        assert_eq!(ours.id(), "42");
+        assert_eq!(ours.subject(), Some("messages/42"));
+        assert_eq!(
+            ours.time().map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-01-02T01:04:05.678+00:00")
+        );
+        assert_eq!(
+            ours.dataschema().map(ToString::to_string).as_deref(),
+            Some("https://example.com/schema.json")
+        );
+        // Content-Type wins over ce-datacontenttype.
+        assert_eq!(
+            ours.datacontenttype(),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(ours.data(), Some(&Data::Json(serde_json::json!({"a": 1}))));
+        // The same attributes and extensions as the SDK's binding reads.
+        let sdk = cloudevents::binding::http::to_event(request.headers(), Vec::new()).expect("sdk");
+        assert_eq!(ours.source(), sdk.source());
+        assert_eq!(ours.ty(), sdk.ty());
+        assert_eq!(ours.time(), sdk.time());
+        assert_eq!(ours.dataschema(), sdk.dataschema());
+        assert_eq!(
+            ours.iter_extensions().collect::<Vec<_>>(),
+            sdk.iter_extensions().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn binary_mode_refuses_bad_attribute_values_by_name() {
+        for (name, value, expected) in [
+            ("ce-time", &b"yesterday"[..], "time"),
+            ("ce-dataschema", &b"not a url"[..], "ce-dataschema"),
+            ("ce-subject", &b"caf\xc3\xa9"[..], "ce-subject"),
+        ] {
+            let mut request = post(&BINARY, "{}");
+            request.headers_mut().insert(
+                HeaderName::from_static(name),
+                http::HeaderValue::from_bytes(value).expect("header"),
+            );
+            let rejection = rejected(&request);
+            assert_eq!(rejection.status, StatusCode::BAD_REQUEST);
+            assert!(
+                rejection.message.contains(expected),
+                "{name}: {}",
+                rejection.message
+            );
+        }
     }
 
     #[test]

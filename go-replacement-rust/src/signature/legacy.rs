@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::cloudevent::event_result;
-use super::decode::{DecodedEvent, decode, describe};
+use super::decode::{DecodedEvent, decode, json_from_value};
 use super::{BoxFuture, Invoke, refused};
 use crate::convert;
 use crate::error::{InvokeError, Rejection};
@@ -118,8 +118,7 @@ fn split<T: DeserializeOwned>(mut legacy: Value) -> Result<(T, EventContext), Re
     let data = legacy.get_mut("data").map(Value::take).unwrap_or_default();
     let context: EventContext = serde_json::from_value(context)
         .map_err(|e| Rejection::bad_request(format!("legacy event context: {e}")))?;
-    let data = serde_path_to_error::deserialize(&data)
-        .map_err(|e| Rejection::bad_request(describe("event data", &e)))?;
+    let data = json_from_value("event data", &data).map_err(Rejection::bad_request)?;
     Ok((data, context))
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::decode::describe;
+use super::decode::{json_from_slice, json_from_value};
 use super::{BoxFuture, Invoke, refused};
 use crate::error::{InvokeError, Rejection};
 use crate::{Error, IntoResponse, Json, Response};
@@ -19,12 +19,13 @@ pub(crate) struct TypedFunction<F, In> {
 
 /// Decodes the body; an empty body reads as JSON `null` (so `Option` and `()` inputs work).
 fn decode<In: DeserializeOwned>(body: &[u8]) -> Result<In, Rejection> {
+    const WHAT: &str = "invalid request body";
     let result = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_path_to_error::deserialize(&serde_json::Value::Null)
+        json_from_value(WHAT, &serde_json::Value::Null)
     } else {
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body))
+        json_from_slice(WHAT, body)
     };
-    result.map_err(|e| Rejection::bad_request(describe("invalid request body", &e)))
+    result.map_err(Rejection::bad_request)
 }
 
 impl<F, In, Out, Fut, E> Invoke for TypedFunction<F, In>

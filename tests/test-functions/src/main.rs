@@ -257,6 +257,30 @@ async fn cloudevent_noop(event: Event) -> Result<(), Error> {
     Ok(())
 }
 
+/// The benchmark's typed event function for large events: data that is a flat JSON object
+/// of strings, decoded straight from the request's bytes.
+async fn flat_noop(
+    event: functions_framework::CloudEvent<std::collections::HashMap<String, String>>,
+) -> Result<(), Error> {
+    conformance_sleep().await;
+    if event.data.is_empty() {
+        return Err("event without fields".into());
+    }
+    Ok(())
+}
+
+/// The benchmark's protobuf event function: a Firestore event as Firestore triggers send it
+/// (`application/protobuf`), decoded into the generated type.
+async fn firestore_noop(
+    event: functions_framework::CloudEvent<functions_framework::events::DocumentEventData>,
+) -> Result<(), Error> {
+    conformance_sleep().await;
+    if event.data.value.is_none() {
+        return Err("event without a document".into());
+    }
+    Ok(())
+}
+
 /// The benchmark's typed event function: a Pub/Sub event whose data is decoded straight
 /// into the generated `MessagePublishedData`, nothing else.
 async fn pubsub_noop(
@@ -335,6 +359,8 @@ async fn main() -> Result<(), Error> {
         .cloud_event("cloudevent", cloudevent)
         .cloud_event("cloudevent_noop", cloudevent_noop)
         .cloud_event("pubsub_noop", pubsub_noop)
+        .cloud_event("flat_noop", flat_noop)
+        .cloud_event("firestore_noop", firestore_noop)
         .event("legacyevent", legacyevent)
         .typed("typed", typed)
         .serve()
