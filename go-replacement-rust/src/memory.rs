@@ -4,7 +4,9 @@
 //! every large request body would be paid for again in page faults: a quarter of the time
 //! of a 1 MiB POST. The server keeps them in the heap instead (an `mmap` only past 32 MiB,
 //! no trimming on each free), so that the pages of one body serve the next, and gives the
-//! freed memory back to the system once large bodies stop coming (a second after the last).
+//! freed memory back to the system once large bodies stop coming (a minute after the last:
+//! a function that takes large bodies tends to take them again, and pages handed back are
+//! paid for in page faults when they come).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 const LARGE_BODY: usize = 128 * 1024;
 
 /// How long after the last large body the freed memory is given back.
-const TRIM_AFTER: Duration = Duration::from_secs(10);
+const TRIM_AFTER: Duration = Duration::from_secs(60);
 
 /// glibc's bounds: the largest threshold it accepts is 32 MiB on 64-bit systems.
 const MMAP_THRESHOLD: i32 = 32 * 1024 * 1024;

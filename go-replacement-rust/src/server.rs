@@ -258,9 +258,13 @@ impl Server {
         Ok((parts, body))
     }
 
-    /// Makes the invocation's context and runs the function on the request. `body` is the
-    /// body when it has been read (a structured CloudEvent may carry the trace context).
-    async fn start(
+    /// Makes the invocation's context and starts the function on the request; what it returns
+    /// runs the invocation to its response. `body` is the body when it has been read (a
+    /// structured CloudEvent may carry the trace context).
+    ///
+    /// Not `async`: the request's parts move into the function once, and the request future
+    /// holds one small [`Detach`] rather than the nested states of each step.
+    fn start(
         &self,
         route: &Route,
         parts: http::request::Parts,
@@ -268,7 +272,7 @@ impl Server {
         remote: Option<SocketAddr>,
         connection: &CancellationToken,
         function: impl FnOnce(http::request::Parts) -> BoxFuture<Result<Response, InvokeError>>,
-    ) -> Response {
+    ) -> Detach<'_> {
         #[cfg(feature = "opentelemetry")]
         let structured_traceparent =
             body.and_then(|body| crate::otel::glue::structured_traceparent(&parts, body));
@@ -286,36 +290,36 @@ impl Server {
             connection.clone(),
         );
         #[cfg(feature = "opentelemetry")]
-        {
-            let span =
-                crate::otel::glue::start(&route.name, route.signature, &parts, remote, &context);
-            let response = self.invoke(route, context, move || function(parts)).await;
-            if let Some(span) = span {
-                crate::otel::end(span, response.status().as_u16());
-            }
-            response
+        let span = crate::otel::glue::start(&route.name, route.signature, &parts, remote, &context);
+        let run = self.invoke(route, &context, move || function(parts));
+        Detach {
+            run: Some(run),
+            context,
+            tracker: &self.detached,
+            #[cfg(feature = "opentelemetry")]
+            span,
         }
-        #[cfg(not(feature = "opentelemetry"))]
-        self.invoke(route, context, move || function(parts)).await
     }
 
-    /// Runs the function with its context, catching panics and enforcing the deadline.
+    /// The invocation's future: the function run with its context, panics caught and the
+    /// deadline enforced.
     ///
     /// A client that goes away does not cancel the function, as in the Node.js and Go
     /// frameworks: the invocation runs on to completion or to its deadline on a task of its
-    /// own, its context tells it the client is gone, and its response is dropped.
-    async fn invoke(
+    /// own (see [`Detach`]), its context tells it the client is gone, and its response is
+    /// dropped.
+    fn invoke(
         &self,
         route: &Route,
-        context: Context,
+        context: &Context,
         function: impl FnOnce() -> BoxFuture<Result<Response, InvokeError>>,
-    ) -> Response {
+    ) -> BoxFuture<Response> {
         // Calling the function only builds its future, but a closure may run code before
         // returning it: that part runs here, with the context set and panics caught like
-        // those of the future. What is kept across `.await` is then just the boxed future.
+        // those of the future.
         let started = context.sync_scope(|| std::panic::catch_unwind(AssertUnwindSafe(function)));
         let Ok(future) = started else {
-            return error::crash();
+            return Box::pin(std::future::ready(error::crash()));
         };
         // The invocation's span: spans and logs of its code nest under it, in tasks it starts
         // with `spawn` too. At DEBUG: a span per request is a cost every request would pay,
@@ -348,13 +352,9 @@ impl Server {
                 Err(_panic) => error::crash(),
             }
         };
-        Detach {
-            run: Some(Box::pin(context.clone().scope(run))),
-            context,
-            tracker: &self.detached,
-        }
-        .await
+        Box::pin(context.clone().scope(run))
     }
+
     /// Serves until SIGTERM or SIGINT, then drains in-flight requests for at most
     /// `shutdown_timeout`.
     pub(crate) async fn run(self: Arc<Self>, sockets: Sockets, signals: Signals) -> io::Result<()> {
@@ -500,6 +500,9 @@ struct Detach<'a> {
     run: Option<BoxFuture<Response>>,
     context: Context,
     tracker: &'a TaskTracker,
+    /// Ended with the response's status, when the invocation ends.
+    #[cfg(feature = "opentelemetry")]
+    span: Option<crate::otel::InvocationSpan>,
 }
 
 impl Future for Detach<'_> {
@@ -511,6 +514,10 @@ impl Future for Detach<'_> {
         };
         let response = std::task::ready!(run.as_mut().poll(cx));
         self.run = None;
+        #[cfg(feature = "opentelemetry")]
+        if let Some(span) = self.span.take() {
+            crate::otel::end(span, response.status().as_u16());
+        }
         Poll::Ready(response)
     }
 }
@@ -519,9 +526,15 @@ impl Drop for Detach<'_> {
     fn drop(&mut self) {
         if let Some(run) = self.run.take() {
             self.context.set_client_gone();
+            #[cfg(feature = "opentelemetry")]
+            let span = self.span.take();
             // Dropped in the connection's task, so on the server's runtime.
             self.tracker.spawn(async move {
-                let _ = run.await;
+                let _response = run.await;
+                #[cfg(feature = "opentelemetry")]
+                if let Some(span) = span {
+                    crate::otel::end(span, _response.status().as_u16());
+                }
             });
         }
     }
