@@ -1,7 +1,8 @@
 //! `ff-rust`: start a Rust function project, or turn function code into an app.
 //!
 //! - `ff-rust new NAME --http|--cloudevent|--event|--typed` writes a crate that `cargo run`
-//!   serves and `make FUNCTION_DIR=...` packages.
+//!   serves and `make FUNCTION_DIR=...` packages; `--cloudevent --event-type TYPE` takes a
+//!   Google event's data decoded into its generated type (`ff-rust event-types` lists them).
 //! - `ff-rust convert SOURCE` takes function code (a `.rs` file, or a library crate) whose
 //!   functions are marked with `#[functions_framework::register::http]` (or `cloud_event`, `event`,
 //!   `typed`), or that has `pub fn register(Functions) -> Functions`, and adds what makes it
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod event_type;
 mod scan;
 
 #[derive(Debug, Parser)]
@@ -32,6 +34,15 @@ enum Command {
     New(New),
     /// Turn function code (a .rs file or a library crate) into an app
     Convert(Convert),
+    /// List the Google CloudEvent types `new --cloudevent --event-type` takes, with their
+    /// data types
+    EventTypes(EventTypes),
+}
+
+#[derive(Debug, Args)]
+struct EventTypes {
+    /// Only the types that contain this text (e.g. `pubsub`, `firestore.document`)
+    filter: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +68,11 @@ struct New {
     name: String,
     #[command(flatten)]
     kind: Kind,
+    /// With --cloudevent: the Google event type the function takes (e.g.
+    /// google.cloud.pubsub.topic.v1.messagePublished); its data arrives decoded into the
+    /// generated type. `ff-rust event-types` lists them
+    #[arg(long, value_name = "TYPE", requires = "cloudevent")]
+    event_type: Option<String>,
     /// Where to create the project folder
     #[arg(long, default_value = ".")]
     dir: PathBuf,
@@ -83,8 +99,15 @@ struct Framework {
     framework: Option<PathBuf>,
 }
 
-/// The dependency line for `functions-framework`, and the lockfile to start from.
-fn framework_dependency(framework: &Framework) -> (String, Option<PathBuf>) {
+/// Where the framework's crates come from: a checkout's folder, or the published version.
+enum Source {
+    /// The `functions-framework` crate's folder; the events crate is its sibling `events`.
+    Path(PathBuf),
+    Version,
+}
+
+/// Where the framework comes from, and the lockfile to start from.
+fn framework_source(framework: &Framework) -> (Source, Option<PathBuf>) {
     let built_with = Path::new(env!("CARGO_MANIFEST_DIR")).join("../go-replacement-rust");
     let path = framework
         .framework
@@ -96,17 +119,39 @@ fn framework_dependency(framework: &Framework) -> (String, Option<PathBuf>) {
                 .parent()
                 .map(|root| root.join("Cargo.lock"))
                 .filter(|l| l.exists());
-            (
-                format!(
-                    "functions-framework = {{ path = {:?} }}",
-                    path.display().to_string()
-                ),
-                lock,
+            (Source::Path(path), lock)
+        }
+        None => (Source::Version, None),
+    }
+}
+
+/// The dependency line for `functions-framework`, and the lockfile to start from.
+fn framework_dependency(framework: &Framework) -> (String, Option<PathBuf>) {
+    let (source, lock) = framework_source(framework);
+    let line = match source {
+        Source::Path(path) => format!(
+            "functions-framework = {{ path = {:?} }}",
+            path.display().to_string()
+        ),
+        Source::Version => format!("functions-framework = \"{}\"", env!("CARGO_PKG_VERSION")),
+    };
+    (line, lock)
+}
+
+/// The dependency line for `functions-framework-events` with the feature of an event type.
+fn events_dependency(framework: &Framework, event: &event_type::EventType) -> String {
+    let feature = event.feature;
+    match framework_source(framework).0 {
+        Source::Path(path) => {
+            let events = path.parent().unwrap_or(&path).join("events");
+            format!(
+                "functions-framework-events = {{ path = {:?}, features = [{feature:?}] }}",
+                events.display().to_string()
             )
         }
-        None => (
-            format!("functions-framework = \"{}\"", env!("CARGO_PKG_VERSION")),
-            None,
+        Source::Version => format!(
+            "functions-framework-events = {{ version = \"{}\", features = [{feature:?}] }}",
+            env!("CARGO_PKG_VERSION")
         ),
     }
 }
@@ -138,8 +183,17 @@ fn is_valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn manifest(package: &str, framework: &Framework) -> (String, Option<PathBuf>) {
-    let (dependency, lock) = framework_dependency(framework);
+fn manifest(
+    package: &str,
+    framework: &Framework,
+    event: Option<&event_type::EventType>,
+) -> (String, Option<PathBuf>) {
+    let (mut dependency, lock) = framework_dependency(framework);
+    if let Some(event) = event {
+        // The product's feature, so that its data type is compiled.
+        dependency.push('\n');
+        dependency.push_str(&events_dependency(framework, event));
+    }
     let text = format!(
         r#"[package]
 name = "{package}"
@@ -185,6 +239,11 @@ fn new(args: &New) -> Result<String, String> {
             args.name
         ));
     }
+    let event = args
+        .event_type
+        .as_deref()
+        .map(event_type::find)
+        .transpose()?;
     let (kind, template) = match (&args.kind.cloudevent, &args.kind.event, &args.kind.typed) {
         (true, _, _) => ("cloudevent", include_str!("../templates/cloudevent.rs")),
         (_, true, _) => ("event", include_str!("../templates/event.rs")),
@@ -198,9 +257,12 @@ fn new(args: &New) -> Result<String, String> {
             root.display()
         ));
     }
-    let (cargo_toml, lock) = manifest(&args.name, &args.framework);
+    let (cargo_toml, lock) = manifest(&args.name, &args.framework, event.as_ref());
     write_new(&root.join("Cargo.toml"), &cargo_toml)?;
-    let main = render(template, kind, &args.name);
+    let mut main = render(template, kind, &args.name);
+    if kind == "cloudevent" {
+        main = cloud_event_data(&main, event.as_ref());
+    }
     write_new(&root.join("src/main.rs"), &main)?;
     write_new(&root.join(".gitignore"), "/target\n")?;
     if let Some(lock) = lock {
@@ -226,6 +288,39 @@ fn render(template: &str, kind: &str, name: &str) -> String {
     template
         .replace("{{name}}", name)
         .replace("{{ident}}", &ident)
+}
+
+/// The CloudEvent template for a Google event type's generated data type, or for any JSON
+/// (`serde_json::Value`).
+fn cloud_event_data(template: &str, event: Option<&event_type::EventType>) -> String {
+    match event {
+        Some(event) => {
+            let (module, name) = event.rust_path();
+            template
+                .replace("{{for_type}}", &format!(", for `{}` events", event.ty))
+                .replace(
+                    "{{about_data}}",
+                    &format!(
+                        "their data arrives decoded into\n//! `{name}`, whether it came as JSON or protobuf, in binary or structured mode"
+                    ),
+                )
+                .replace(
+                    "{{use_data}}",
+                    &format!("\nuse functions_framework::events::{module}::{name};"),
+                )
+                .replace("{{data_type}}", name)
+                .replace("{{show}}", "{:?}")
+        }
+        None => template
+            .replace("{{for_type}}", "")
+            .replace(
+                "{{about_data}}",
+                "send it an event in binary or\n//! structured mode (or a legacy event, converted)",
+            )
+            .replace("{{use_data}}", "")
+            .replace("{{data_type}}", "serde_json::Value")
+            .replace("{{show}}", "{}"),
+    }
 }
 
 /// The `main.rs` that registers `functions`, found in module `module`.
@@ -283,7 +378,7 @@ fn convert(args: &Convert) -> Result<String, String> {
             out.display()
         ));
     }
-    let (cargo_toml, lock) = manifest(&package, &args.framework);
+    let (cargo_toml, lock) = manifest(&package, &args.framework, None);
     write_new(&out.join("Cargo.toml"), &cargo_toml)?;
     write_new(&out.join("src/function.rs"), &source)?;
     write_new(
@@ -369,6 +464,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::New(args) => new(args),
         Command::Convert(args) => convert(args),
+        Command::EventTypes(args) => Ok(event_type::list(args.filter.as_deref())),
     };
     match result {
         Ok(message) => {

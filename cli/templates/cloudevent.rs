@@ -1,12 +1,12 @@
-//! The CloudEvent function `{{name}}`. `cargo run` serves it on http://localhost:8080;
-//! send it an event in binary or structured mode (or a legacy event, converted).
-
+//! The CloudEvent function `{{name}}`{{for_type}}. `cargo run` serves it on
+//! http://localhost:8080; {{about_data}}.
+{{use_data}}
 use functions_framework::{CloudEvent, Error, Functions};
 
 /// Logs the event. Returning `Err` answers 500, so that the event is delivered again.
 #[functions_framework::register::cloud_event]
-pub async fn {{ident}}(event: CloudEvent<serde_json::Value>) -> Result<(), Error> {
-    tracing::info!(id = %event.id(), r#type = %event.ty(), "received {}", event.data);
+pub async fn {{ident}}(event: CloudEvent<{{data_type}}>) -> Result<(), Error> {
+    tracing::info!(id = %event.id(), r#type = %event.ty(), "received {{show}}", event.data);
     Ok(())
 }
 
@@ -21,7 +21,7 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_an_event() {
-        let event = CloudEvent { event: functions_framework::Event::default(), data: serde_json::json!({"a": 1}) };
+        let event = CloudEvent { event: functions_framework::Event::default(), data: {{data_type}}::default() };
         assert!({{ident}}(event).await.is_ok());
     }
 }

@@ -269,6 +269,18 @@ async fn flat_noop(
     Ok(())
 }
 
+/// Records `{"id": ..., "document": ...}` of a Firestore event decoded into its generated type
+/// (JSON or protobuf): the bad-input suite checks that malformed events never reach it.
+async fn firestore_record(
+    event: functions_framework::CloudEvent<functions_framework::events::DocumentEventData>,
+) -> Result<(), Error> {
+    conformance_sleep().await;
+    let document = event.data.value.as_ref().map(|d| d.name.clone());
+    let record = serde_json::json!({ "id": event.id(), "document": document });
+    std::fs::write(OUTPUT_FILE, serde_json::to_vec(&record)?)?;
+    Ok(())
+}
+
 /// The benchmark's protobuf event function: a Firestore event as Firestore triggers send it
 /// (`application/protobuf`), decoded into the generated type.
 async fn firestore_noop(
@@ -361,6 +373,7 @@ async fn main() -> Result<(), Error> {
         .cloud_event("pubsub_noop", pubsub_noop)
         .cloud_event("flat_noop", flat_noop)
         .cloud_event("firestore_noop", firestore_noop)
+        .cloud_event("firestore_record", firestore_record)
         .event("legacyevent", legacyevent)
         .typed("typed", typed)
         .serve()

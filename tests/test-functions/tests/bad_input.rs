@@ -1,6 +1,7 @@
 //! Generated bad input against the real server: malformed HTTP, oversized headers and
 //! bodies, lying lengths, invalid UTF-8, broken JSON, malformed CloudEvents and legacy
-//! events. Every case must get a 4xx with a message, must never reach the function, and
+//! events, and malformed Google event data (Firestore protobuf and JSON) for a typed
+//! `CloudEvent<DocumentEventData>`. Every case must get a 4xx with a message, must never reach the function, and
 //! the next good request must succeed.
 
 mod common;
@@ -10,6 +11,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::{InDir, command, parse, start_in_dir};
 use serde_json::{Value, json};
 
@@ -560,6 +562,182 @@ fn typed_cases() -> Vec<Case> {
     cases
 }
 
+/// A fixture of `tests/fixtures/events`: its headers and its body's bytes.
+fn event_fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/events")
+        .join(format!("{name}.json"));
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    let headers = fixture["headers"]
+        .as_object()
+        .expect("headers")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = match fixture.get("bodyBase64").and_then(Value::as_str) {
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64"),
+        None => match &fixture["body"] {
+            Value::String(text) => text.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        },
+    };
+    (headers, body)
+}
+
+/// Whether bytes decode as Firestore event data: a cut or a changed byte can still leave a
+/// valid message (a cut between two fields), which is not bad input.
+fn decodes_as_firestore_event(bytes: &[u8]) -> bool {
+    use functions_framework_events::prost::Message as _;
+    functions_framework_events::google::events::cloud::firestore::v1::DocumentEventData::decode(
+        bytes,
+    )
+    .is_ok()
+}
+
+/// Malformed Firestore events for a function taking `CloudEvent<DocumentEventData>`:
+/// protobuf as Firestore triggers send it (truncated, wrong wire types, lengths past the
+/// end, garbage), and JSON with the wrong types, in binary and structured mode.
+fn firestore_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let (proto_headers, protobuf) = event_fixture("firestore-protobuf");
+    let (json_headers, json) = event_fixture("firestore-binary");
+    let with = |headers: &[(String, String)], body: &[u8]| {
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        request("POST", &headers, body)
+    };
+    let mut bad_protobuf: Vec<(String, Vec<u8>)> = Vec::new();
+    for cut in (1..protobuf.len()).step_by(7) {
+        bad_protobuf.push((format!("truncated at {cut}"), protobuf[..cut].to_vec()));
+    }
+    // The first byte is the tag of field 1 (`value`, length-delimited): other wire types,
+    // including the invalid 6 and 7 and an unmatched end-group.
+    for wire_type in [0u8, 1, 3, 4, 5, 6, 7] {
+        let mut changed = protobuf.clone();
+        changed[0] = (changed[0] & !0x07) | wire_type;
+        bad_protobuf.push((format!("field 1 as wire type {wire_type}"), changed));
+    }
+    // A length that claims 4 GiB, and one just past the end.
+    let mut huge = vec![protobuf[0], 0xff, 0xff, 0xff, 0xff, 0x0f];
+    huge.extend_from_slice(&protobuf[2..]);
+    bad_protobuf.push(("a length of 4 GiB".to_owned(), huge));
+    let mut past = protobuf.clone();
+    past.push(0x0a);
+    past.push(0x7f);
+    bad_protobuf.push(("a last field longer than the body".to_owned(), past));
+    // Deterministic garbage.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for length in [1usize, 2, 3, 5, 8, 13, 64, 300, 2000] {
+        let garbage: Vec<u8> = (0..length)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed.to_le_bytes()[0]
+            })
+            .collect();
+        bad_protobuf.push((format!("{length} bytes of garbage"), garbage));
+    }
+    let structured_headers: Vec<(String, String)> = vec![(
+        "Content-Type".to_owned(),
+        "application/cloudevents+json".to_owned(),
+    )];
+    let attributes = |data: Value| {
+        let mut event = json!({"datacontenttype": "application/protobuf"});
+        for (name, value) in &proto_headers {
+            if let Some(attribute) = name.strip_prefix("ce-") {
+                event[attribute] = json!(value);
+            }
+        }
+        if let Some(object) = data.as_object() {
+            for (k, v) in object {
+                event[k] = v.clone();
+            }
+        }
+        event.to_string().into_bytes()
+    };
+    for (what, bytes) in bad_protobuf {
+        if decodes_as_firestore_event(&bytes) {
+            continue;
+        }
+        cases.push(case(
+            format!("firestore protobuf, binary: {what}"),
+            with(&proto_headers, &bytes),
+            false,
+        ));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        cases.push(case(
+            format!("firestore protobuf, structured: {what}"),
+            with(
+                &structured_headers,
+                &attributes(json!({ "data_base64": encoded })),
+            ),
+            false,
+        ));
+    }
+    for bad in ["!!!", "a", "aGk", "====", "a b c"] {
+        cases.push(case(
+            format!("firestore structured data_base64 = {bad:?}"),
+            with(
+                &structured_headers,
+                &attributes(json!({ "data_base64": bad })),
+            ),
+            false,
+        ));
+    }
+    cases.push(case(
+        "firestore protobuf given as JSON data in structured mode",
+        with(
+            &structured_headers,
+            &attributes(json!({ "data": {"value": {}} })),
+        ),
+        false,
+    ));
+    // JSON data with the wrong types, where the field path must be named.
+    let text = String::from_utf8(json.clone()).expect("UTF-8");
+    for (i, prefix) in truncations(&text, 20).into_iter().enumerate() {
+        cases.push(case(
+            format!("firestore JSON broken #{i}"),
+            with(&json_headers, &prefix),
+            false,
+        ));
+    }
+    for body in [
+        r#"{"value": 1}"#,
+        r#"{"value": "document"}"#,
+        r#"{"value": {"fields": []}}"#,
+        r#"{"value": {"fields": {"a": 1}}}"#,
+        r#"{"value": {"fields": {"a": {"integerValue": "abc"}}}}"#,
+        r#"{"value": {"fields": {"a": {"integerValue": "99999999999999999999"}}}}"#,
+        r#"{"value": {"fields": {"a": {"doubleValue": "x"}}}}"#,
+        r#"{"value": {"fields": {"a": {"booleanValue": "yes"}}}}"#,
+        r#"{"value": {"fields": {"a": {"timestampValue": "yesterday"}}}}"#,
+        r#"{"value": {"fields": {"a": {"bytesValue": "!!"}}}}"#,
+        r#"{"value": {"fields": {"a": {"geoPointValue": {"latitude": "north"}}}}}"#,
+        r#"{"value": {"fields": {"a": {"arrayValue": {"values": {}}}}}}"#,
+        r#"{"value": {"fields": {"a": {"stringValue": "x", "integerValue": "1"}}}}"#,
+        r#"{"value": {"createTime": "yesterday"}}"#,
+        r#"{"value": {"createTime": 12}}"#,
+        r#"{"oldValue": []}"#,
+        r#"{"updateMask": {"fieldPaths": "name"}}"#,
+        r#"{"updateMask": {"fieldPaths": [1, 2]}}"#,
+        r#"[]"#,
+        r#""document""#,
+    ] {
+        cases.push(case(
+            format!("firestore JSON {body}"),
+            with(&json_headers, body.as_bytes()),
+            false,
+        ));
+    }
+    cases
+}
+
 fn send_raw(port: u16, raw: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
@@ -609,6 +787,17 @@ fn good_request(target: &Target, name: &str, n: usize) -> String {
             format!(r#"{{"message":"{id}"}}"#).as_bytes(),
             "application/json",
         ),
+        "firestore_record" => {
+            let (headers, body) = event_fixture("firestore-protobuf");
+            let headers: Vec<(&str, String)> = headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = if k == "ce-id" { id.clone() } else { v.clone() };
+                    (k.as_str(), value)
+                })
+                .collect();
+            request("POST", &headers, &body)
+        }
         _ => request("POST", &[], id.as_bytes()),
     };
     let reply = parse(&send_raw(target.server.port, &raw)).expect("good reply");
@@ -645,6 +834,7 @@ fn generated_bad_input_gets_4xx_with_a_message_and_the_server_keeps_serving() {
             "http",
             typed_cases().into_iter().chain(body_cases()).collect(),
         ),
+        ("firestore_record", "cloudevent", firestore_cases()),
     ];
     let mut tried = 0;
     let mut failures = Vec::new();

@@ -1,11 +1,11 @@
 //! What serde_json alone spends decoding a body: the floor `make bench` holds event functions
 //! to at 64 KiB and 1 MiB.
 //!
-//! Usage: `json-decode <value|map> <file> [seconds]` prints
+//! Usage: `json-decode <value|map|pubsub> <file> [seconds]` prints
 //! `{"decodes": N, "cpu_us_per_decode": X}`: the CPU time of this thread per
 //! `serde_json::from_slice` of the file's bytes into a `serde_json::Value` (what an untyped
-//! event function holds) or a `HashMap<String, String>` (what the typed benchmark function
-//! takes).
+//! event function holds), a `HashMap<String, String>` (what the typed benchmark function
+//! takes) or a Pub/Sub `MessagePublishedData` (what `pubsub_noop` takes).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -39,7 +39,7 @@ fn measure(
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(kind), Some(file)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: json-decode <value|map> <file> [seconds]");
+        eprintln!("usage: json-decode <value|map|pubsub> <file> [seconds]");
         return ExitCode::from(2);
     };
     let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
@@ -63,8 +63,14 @@ fn main() -> ExitCode {
             )?);
             Ok(())
         }),
+        "pubsub" => measure(seconds, || {
+            black_box(serde_json::from_slice::<
+                functions_framework_events::google::events::cloud::pubsub::v1::MessagePublishedData,
+            >(black_box(&bytes))?);
+            Ok(())
+        }),
         other => {
-            eprintln!("json-decode: unknown kind {other}: expected value or map");
+            eprintln!("json-decode: unknown kind {other}: expected value, map or pubsub");
             return ExitCode::from(2);
         }
     };
