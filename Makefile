@@ -51,7 +51,7 @@ BENCH_NODE_PEER := $(BENCH_CACHE)/node-peer
 BENCH_PEERS := benches/peers
 MATPLOTLIB_VERSION := 3.11.2
 
-.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools generate protobuf-fixtures
+.PHONY: help package release check test dev invoke clean distclean tools node-deps system-tools test-tools fuzz soak bench bench-tools generate protobuf-fixtures cli publish-check
 
 # The event types are generated from third_party/google-cloudevents by tools/events-codegen
 # (prost, pbjson and protox: no protoc) and checked in.
@@ -112,6 +112,17 @@ dev: ## run the function binary directly (no Node.js), rebuilt and restarted on 
 invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (every family: tests/fixtures/events)
 	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
 
+cli: tools ## ff-rust for distribution: a release build that carries the prebuilt shim (target/release/ff-rust, cargo-ff-rust)
+	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) $(ZIGBUILD) zigbuild --release --target $(TRIPLE).$(GLIBC) -p shim-node
+	FF_RUST_SHIM=$(CURDIR)/$(RELEASE)/libshim_node.so cargo build --release -p functions-framework-cli
+	@echo "==> target/release/ff-rust and target/release/cargo-ff-rust carry the shim: put them on PATH"
+
+# The crates meant for crates.io, packaged and built from their packages as `cargo publish`
+# would (the unpublished ones resolve among themselves).
+PUBLISHED := functions-framework functions-framework-macros functions-framework-events functions-framework-handover functions-framework-cli
+publish-check: ## cargo package (and its verifying build) of every crate meant for crates.io
+	cargo package --quiet --allow-dirty $(addprefix -p ,$(PUBLISHED)) --target-dir target/package-check
+
 node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json ## install the Node.js tests' packages (npm ci)
 
 $(NODE_TESTS)/node_modules/.package-lock.json: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
@@ -153,6 +164,7 @@ check: node-deps test-tools ## every test: formatting, clippy, Rust tests, Node.
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p functions-framework-events --all-targets --features full -- -D warnings
 	cargo test --workspace
+	$(MAKE) publish-check
 	@# Panics in the profile that ships: named frames, memory back to idle.
 	cargo build --release -p test-functions --no-default-features
 	cargo test -p test-functions --test release_panics -- --ignored

@@ -36,11 +36,16 @@ impl Drop for TempDir {
     }
 }
 
+/// `ff-rust ARGS`; `new` and `convert` depend on this checkout (the crates are not
+/// published).
 fn ff_rust(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_ff-rust"))
-        .args(args)
-        .output()
-        .expect("ff-rust");
+    let framework = workspace().join("go-replacement-rust");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ff-rust"));
+    command.args(args);
+    if matches!(args.first(), Some(&"new" | &"convert")) {
+        command.arg("--framework-path").arg(&framework);
+    }
+    let output = command.output().expect("ff-rust");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -202,7 +207,7 @@ fn scaffold_build_serve_call_and_log() {
         "--dir",
         dir.0.to_str().expect("utf-8"),
     ]);
-    assert!(said.contains("cargo run"), "{said}");
+    assert!(said.contains("ff-rust dev"), "{said}");
     let project = dir.0.join("hello-newcomer");
     let binary = cargo_build(&project.join("Cargo.toml"), "function");
     let served = serve(&binary, None);
@@ -279,6 +284,8 @@ fn scaffold_for_a_google_event_type() {
             "--dir",
             dir_arg,
         ])
+        .arg("--framework-path")
+        .arg(workspace().join("go-replacement-rust"))
         .output()
         .expect("ff-rust");
     let said = String::from_utf8_lossy(&output.stderr);

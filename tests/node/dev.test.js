@@ -60,7 +60,7 @@ test('make dev: the watcher serves the function and restarts it with the new cod
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-watch-'));
   onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ffRust = path.join(ROOT, 'target', 'debug', 'ff-rust');
-  await new Promise((resolve, reject) => execFile(ffRust, ['new', 'watched', '--http', '--dir', dir], (e) => (e ? reject(e) : resolve())));
+  await new Promise((resolve, reject) => execFile(ffRust, ['new', 'watched', '--http', '--framework-path', path.join(ROOT, 'go-replacement-rust'), '--dir', dir], (e) => (e ? reject(e) : resolve())));
   const crate = path.join(dir, 'watched');
   const port = await freePort();
   const watcher = start(process.execPath, [path.join(ROOT, 'tools', 'watch.js'), crate, 'function'], {
