@@ -230,3 +230,30 @@ require('fs').appendFileSync(${JSON.stringify(record)}, JSON.stringify({ args: p
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /registers no function "nope" \(it registers dep\)/);
 });
+
+test('an ff-rust built with FF_RUST_SHIM carries the shim: package uses it, and the package serves from Rust', { timeout: 1200000 }, async () => {
+  const shim = path.join(ROOT, 'target', 'debug', 'libshim_node.so');
+  assert.ok(fs.existsSync(shim), `${shim}: cargo build -p shim-node first`);
+  const cliTarget = path.join(ROOT, 'target', 'cli-with-shim');
+  run('cargo', ['build', '--quiet', '-p', 'functions-framework-cli', '--target-dir', cliTarget], {
+    cwd: ROOT, env: { ...process.env, FF_RUST_SHIM: shim },
+  });
+  const bin = tempDir('ff-cli-shim-bin-');
+  fs.copyFileSync(path.join(cliTarget, 'debug', 'ff-rust'), path.join(bin, 'ff-rust'));
+  fs.chmodSync(path.join(bin, 'ff-rust'), 0o755);
+  const env = { ...cliEnv(), PATH: `${bin}:${process.env.PATH}` };
+
+  const work = tempDir('ff-cli-shim-');
+  run('ff-rust', ['new', 'carried', '--http', '--framework-path', FRAMEWORK], { cwd: work, env });
+  const crate = path.join(work, 'carried');
+  run('ff-rust', ['package'], { cwd: crate, env });
+  const { app } = cloudBuild(path.join(crate, 'function.zip'), { target: 'carried' });
+  const staged = fs.readFileSync(path.join(app, 'functions-framework-rust', 'shim.node'));
+  assert.ok(staged.equals(fs.readFileSync(shim)), 'the package holds the shim the tool carries');
+  const port = await freePort();
+  const child = await launch(app, 'node_modules/.bin/functions-framework', port, 'carried', 'http');
+  const reply = await waitForHttp(port, child, '/?name=Carried');
+  assert.deepEqual([reply.status, reply.body], [200, 'Hello, Carried!\n']);
+  assertServedByRust(child, app);
+  await drains(child);
+});

@@ -232,6 +232,10 @@ fn conformance_sleep_applies_to_every_target() {
         let server = start(cmd);
         let started = Instant::now();
         let reply = match signature {
+            // The typed event functions decode their data first: each gets data of its type.
+            "cloudevent" if name == "flat_noop" => {
+                common::request(server.port, "POST", "/", &event, br#"{"f":"v"}"#)
+            }
             "cloudevent" | "event" => {
                 common::request(server.port, "POST", "/", &event, br#"{"message":{}}"#)
             }
