@@ -18,8 +18,6 @@ use nix::unistd::Pid;
 
 use crate::crate_info::{self, CrateArgs, FunctionCrate};
 
-const INDEX_JS: &str = include_str!("../assets/index.js");
-
 #[derive(Debug, Args)]
 pub(crate) struct Dev {
     #[command(flatten)]
@@ -214,7 +212,7 @@ fn start_through_node(
             .map(|_| ())
             .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
     };
-    std::fs::write(stage.join("index.js"), INDEX_JS)
+    std::fs::write(stage.join("index.js"), crate::package::INDEX_JS)
         .map_err(|e| format!("{}: {e}", stage.display()))?;
     copy(shim, &folder.join("shim.node"))?;
     copy(executable, &folder.join("function-server"))?;

@@ -26,7 +26,8 @@ const EMBEDDED_SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shim.node
 
 /// What `tools/package.js` needs next to it.
 const PACKAGE_JS: &str = include_str!("../assets/package.js");
-const INDEX_JS: &str = include_str!("../assets/index.js");
+/// The package's entry point (`dev --node` lays it out too).
+pub(crate) const INDEX_JS: &str = include_str!("../assets/index.js");
 const PACKAGE_JSON: &str = include_str!("../assets/package.json");
 
 #[derive(Debug, Args)]
@@ -91,7 +92,11 @@ pub(crate) fn run(args: &Package) -> Result<Built, String> {
         }
     }
     let tools = Tools::installed()?;
-    let binary = tools.build(&krate.manifest, &krate.target_dir, Some(&krate.bin), None)?;
+    let binary = tools.build(
+        &krate.manifest,
+        &krate.target_dir,
+        Artifact::Bin(&krate.bin),
+    )?;
     let shim = shim(&tools, &krate)?;
     let work = krate.target_dir.join("ff-rust");
     let tool_dir = work.join("package-tool");
@@ -124,6 +129,13 @@ pub(crate) fn run(args: &Package) -> Result<Built, String> {
         stage,
         launcher: args.launcher,
     })
+}
+
+/// What a release build makes: a binary, or a library (`lib<name>.so`).
+#[derive(Debug, Clone, Copy)]
+enum Artifact<'a> {
+    Bin(&'a str),
+    Lib(&'a str),
 }
 
 /// zig and cargo-zigbuild, from the tool cache.
@@ -183,14 +195,13 @@ impl Tools {
         Ok(Tools { zig, zigbuild })
     }
 
-    /// Builds a crate in release mode for glibc 2.17: its binary `bin`, or its library
-    /// (the shim's cdylib) when `bin` is `None`; returns the file.
+    /// Builds a crate's binary or library (the shim's cdylib) in release mode for glibc
+    /// 2.17; returns the file.
     fn build(
         &self,
         manifest: &Path,
         target_dir: &Path,
-        bin: Option<&str>,
-        library: Option<&str>,
+        artifact: Artifact<'_>,
     ) -> Result<PathBuf, String> {
         let mut command = Command::new(&self.zigbuild);
         command
@@ -204,16 +215,15 @@ impl Tools {
         if let Some(cargo) = std::env::var_os("CARGO") {
             command.env("CARGO", cargo);
         }
-        let file = match (bin, library) {
-            (Some(bin), _) => {
+        let file = match artifact {
+            Artifact::Bin(bin) => {
                 command.args(["--bin", bin]);
                 bin.to_owned()
             }
-            (None, Some(library)) => {
+            Artifact::Lib(library) => {
                 command.arg("--lib");
                 format!("lib{library}.so")
             }
-            (None, None) => return Err("internal: nothing to build".to_owned()),
         };
         let status = command
             .status()
@@ -243,8 +253,7 @@ fn shim(tools: &Tools, krate: &FunctionCrate) -> Result<PathBuf, String> {
     tools.build(
         &source,
         &shim_dir.join("shim-target"),
-        None,
-        Some("shim_node"),
+        Artifact::Lib("shim_node"),
     )
 }
 

@@ -43,6 +43,17 @@ function run(command, args, options) {
   return result.stdout + result.stderr;
 }
 
+/** Launches the built app as the runtime does, checks the HTTP template's greeting (and, with
+ * `onRustPid`, that the launched PID is the Rust binary), then drains it. */
+async function greets(app, target, name, { onRustPid }) {
+  const port = await freePort();
+  const child = await launch(app, 'node_modules/.bin/functions-framework', port, target, 'http');
+  const reply = await waitForHttp(port, child, `/?name=${name}`);
+  assert.deepEqual([reply.status, reply.body], [200, `Hello, ${name}!\n`]);
+  if (onRustPid) assertServedByRust(child, app);
+  await drains(child);
+}
+
 test('from an empty folder: new, cargo test, package, then the cloud build and launch answer from Rust', { timeout: 1200000 }, async () => {
   const work = tempDir('ff-cli-');
   const env = cliEnv();
@@ -57,12 +68,7 @@ test('from an empty folder: new, cargo test, package, then the cloud build and l
   assert.match(packaged, /function\.zip \(\d+ KiB, node launcher\)/);
   const zip = path.join(crate, 'function.zip');
   const { app } = cloudBuild(zip, { target: 'wf' });
-  const port = await freePort();
-  const child = await launch(app, 'node_modules/.bin/functions-framework', port, 'wf', 'http');
-  const reply = await waitForHttp(port, child, '/?name=Cloud');
-  assert.deepEqual([reply.status, reply.body], [200, 'Hello, Cloud!\n']);
-  assertServedByRust(child, app);
-  await drains(child);
+  await greets(app, 'wf', 'Cloud', { onRustPid: true });
 
   // As a cargo subcommand, with the binary itself as the launcher.
   const direct = path.join(work, 'direct.zip');
@@ -70,11 +76,7 @@ test('from an empty folder: new, cargo test, package, then the cloud build and l
   const built = cloudBuild(direct, { target: 'wf' });
   const bin = fs.realpathSync(path.join(built.app, 'node_modules', '.bin', 'functions-framework'));
   assert.equal(path.basename(bin), 'function-server');
-  const directPort = await freePort();
-  const directChild = await launch(built.app, 'node_modules/.bin/functions-framework', directPort, 'wf', 'http');
-  const directReply = await waitForHttp(directPort, directChild, '/?name=Direct');
-  assert.deepEqual([directReply.status, directReply.body], [200, 'Hello, Direct!\n']);
-  await drains(directChild);
+  await greets(built.app, 'wf', 'Direct', { onRustPid: false });
 });
 
 /** Waits until something accepts connections on the port. */
@@ -250,10 +252,5 @@ test('an ff-rust built with FF_RUST_SHIM carries the shim: package uses it, and 
   const { app } = cloudBuild(path.join(crate, 'function.zip'), { target: 'carried' });
   const staged = fs.readFileSync(path.join(app, 'functions-framework-rust', 'shim.node'));
   assert.ok(staged.equals(fs.readFileSync(shim)), 'the package holds the shim the tool carries');
-  const port = await freePort();
-  const child = await launch(app, 'node_modules/.bin/functions-framework', port, 'carried', 'http');
-  const reply = await waitForHttp(port, child, '/?name=Carried');
-  assert.deepEqual([reply.status, reply.body], [200, 'Hello, Carried!\n']);
-  assertServedByRust(child, app);
-  await drains(child);
+  await greets(app, 'carried', 'Carried', { onRustPid: true });
 });
