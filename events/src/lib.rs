@@ -18,6 +18,7 @@
 //! assert!(MessagePublishedData::CLOUD_EVENT_TYPES.contains(&"google.cloud.pubsub.topic.v1.messagePublished"));
 //! ```
 
+mod base64;
 pub mod documents;
 #[cfg(feature = "pubsub")]
 mod pubsub;

@@ -22,13 +22,15 @@ pub fn decode_event(method: &[u8], headers: &[(&[u8], &[u8])], body: &[u8]) {
         return;
     };
     // What a `CloudEvent<T>` function decodes: the JSON data as bytes.
-    if let Ok(event) = crate::signature::cloudevent::to_cloud_event_with(
+    if let Ok((event, json)) = crate::signature::cloudevent::to_cloud_event_with(
         &request,
         crate::signature::decode::DataForm::Raw,
     ) {
-        let _ = <crate::CloudEvent<serde_json::Value> as crate::FromCloudEvent>::from_cloud_event(
-            event,
-        );
+        type Typed = crate::CloudEvent<serde_json::Value>;
+        let _ = match json {
+            Some(json) => <Typed as crate::FromCloudEvent>::from_cloud_event_and_json(event, json),
+            None => <Typed as crate::FromCloudEvent>::from_cloud_event(event),
+        };
     }
     if let Ok(event) = crate::signature::cloudevent::to_cloud_event(&request) {
         // What the `cloudevent` test target does with it.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use futures_util::task::AtomicWaker;
 use http::{StatusCode, header};
 use hyper::body::Incoming;
@@ -30,7 +31,7 @@ use crate::context::Context;
 use crate::error::{self, InvokeError, Rejection};
 use crate::incoming;
 use crate::listen::Sockets;
-use crate::signature::{BoxFuture, Handler};
+use crate::signature::{BoxFuture, Handler, Invoke};
 use crate::{Body, Response, SignatureType};
 
 /// Server settings that do not come from flags or the environment.
@@ -147,9 +148,7 @@ impl Server {
         connection: Arc<Connection>,
         in_flight: InFlight,
     ) -> Response {
-        // Boxed: hyper moves this future into a task of its own per HTTP/2 stream, and a
-        // small one is cheap to move.
-        let response = Box::pin(self.respond(request, remote, &connection)).await;
+        let response = self.respond(request, remote, &connection).await;
         if !response.body().is_streaming() {
             return response;
         }
@@ -162,54 +161,75 @@ impl Server {
         })
     }
 
-    async fn respond(
-        &self,
+    /// Routes the request and starts answering it. Not `async`: what can be decided at once
+    /// is, and the future holds only what the answer still waits for (hyper moves it into a
+    /// task of its own per HTTP/2 stream, and a small one is cheap to move).
+    fn respond<'a>(
+        &'a self,
         request: hyper::Request<Incoming>,
         remote: Option<SocketAddr>,
-        connection: &Connection,
-    ) -> Response {
+        connection: &'a Connection,
+    ) -> Responding<'a> {
         // HTTP/2 heads are bounded by hyper (`max_header_list_size`) before they get here.
         if request.version() < http::Version::HTTP_2 && header_bytes(&request) > MAX_HEADER_BYTES {
-            return error::status_only(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+            return Responding::now(error::status_only(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ));
         }
         let path = request.uri().path();
         let Some(route) = self.routes.find(path) else {
-            return error::rejected(&Rejection::new(
+            return Responding::now(error::rejected(&Rejection::new(
                 StatusCode::NOT_FOUND,
                 format!(
                     "no function is served at {path}; the functions are served at {}",
                     self.routes.listing()
                 ),
-            ));
+            )));
         };
         // Every signature, as the contract says of the default `/robots.txt` and
         // `/favicon.ico`; `IGNORED_ROUTES` changes the list (empty: none, so that a site
         // served with `.service` can answer its own favicon).
         if self.ignored_routes.iter().any(|ignored| ignored == path) {
-            return error::status_only(StatusCode::NOT_FOUND);
+            return Responding::now(error::status_only(StatusCode::NOT_FOUND));
         }
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         match &route.function {
             Handler::Buffered(function) => {
-                let unread = (!http_body::Body::is_end_stream(&body))
-                    .then(|| incoming::Unread::start(&connection.bodies_unread));
-                let read = self.read(parts, body).await;
-                drop(unread);
-                let (parts, body) = match read {
-                    Ok(read) => read,
-                    Err(response) => return response,
-                };
-                let function = Arc::clone(function);
-                let peek = body.clone();
-                self.start(
-                    route,
-                    parts,
-                    Some(&peek),
-                    remote,
-                    &connection.gone,
-                    move |parts| function.invoke(http::Request::from_parts(parts, body)),
-                )
-                .await
+                let limit = self.limits.body;
+                let declared = parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|len| len > limit as u64) {
+                    return Responding::now(error::too_large(limit));
+                }
+                if http_body::Body::is_end_stream(&body) {
+                    let body = match crate::encoding::decode(&mut parts, Bytes::new(), limit) {
+                        Ok(body) => body,
+                        Err(response) => return Responding::now(response),
+                    };
+                    return Responding::Invoking(
+                        self.start_buffered(route, function, parts, body, remote, connection),
+                    );
+                }
+                let unread = incoming::Unread::start(&connection.bodies_unread);
+                let read = incoming::read(body, declared, limit, self.limits.body_idle_timeout);
+                // Boxed once, with the read in it: the body is read, then the invocation
+                // starts. `then`, not an `async` block, which would hold the read twice.
+                Responding::Reading(Box::pin(read.then(move |read| {
+                    drop(unread);
+                    let decoded = match read {
+                        Ok(body) => crate::encoding::decode(&mut parts, body, limit),
+                        Err(response) => Err(response),
+                    };
+                    match decoded {
+                        Ok(body) => Either::Left(
+                            self.start_buffered(route, function, parts, body, remote, connection),
+                        ),
+                        Err(response) => Either::Right(std::future::ready(response)),
+                    }
+                })))
             }
             Handler::Streaming(function) => {
                 let function = Arc::clone(function);
@@ -218,44 +238,38 @@ impl Server {
                     self.limits.body_idle_timeout,
                     incoming::Unread::start(&connection.bodies_unread),
                 ));
-                self.start(route, parts, None, remote, &connection.gone, move |parts| {
-                    function.invoke(http::Request::from_parts(parts, body))
-                })
-                .await
+                Responding::Invoking(self.start(
+                    route,
+                    parts,
+                    None,
+                    remote,
+                    &connection.gone,
+                    move |parts| function.invoke(http::Request::from_parts(parts, body)),
+                ))
             }
         }
     }
 
-    /// Reads the body within the limit and undoes its `Content-Encoding`.
-    async fn read(
-        &self,
-        mut parts: http::request::Parts,
-        body: Incoming,
-    ) -> Result<(http::request::Parts, Bytes), Response> {
-        let limit = self.limits.body;
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(error::too_large(limit));
-        }
-        // Bodies are read through a box: it keeps the request future small for the common
-        // case of an empty body, and a future that small is cheap to move.
-        let body = if http_body::Body::is_end_stream(&body) {
-            Bytes::new()
-        } else {
-            Box::pin(incoming::read(
-                body,
-                declared,
-                limit,
-                self.limits.body_idle_timeout,
-            ))
-            .await?
-        };
-        let body = crate::encoding::decode(&mut parts, body, limit)?;
-        Ok((parts, body))
+    /// [`Server::start`] for a function that takes the body read.
+    fn start_buffered<'a>(
+        &'a self,
+        route: &Route,
+        function: &Arc<dyn Invoke>,
+        parts: http::request::Parts,
+        body: Bytes,
+        remote: Option<SocketAddr>,
+        connection: &Connection,
+    ) -> Detach<'a> {
+        let function = Arc::clone(function);
+        let peek = body.clone();
+        self.start(
+            route,
+            parts,
+            Some(&peek),
+            remote,
+            &connection.gone,
+            move |parts| function.invoke(http::Request::from_parts(parts, body)),
+        )
     }
 
     /// Makes the invocation's context and starts the function on the request; what it returns
@@ -490,6 +504,36 @@ fn header_bytes<B>(request: &hyper::Request<B>) -> usize {
         .fold(target, |total, (name, value)| {
             total + name.as_str().len() + value.len() + 4
         })
+}
+
+/// How a request is being answered: at once (an error found before any function runs), by
+/// an invocation, or by reading the body and then invoking.
+enum Responding<'a> {
+    Now(Option<Response>),
+    Invoking(Detach<'a>),
+    Reading(Pin<Box<dyn Future<Output = Response> + Send + 'a>>),
+}
+
+impl Responding<'_> {
+    fn now(response: Response) -> Self {
+        Responding::Now(Some(response))
+    }
+}
+
+impl Future for Responding<'_> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Response> {
+        match self.get_mut() {
+            Responding::Now(response) => Poll::Ready(
+                response
+                    .take()
+                    .unwrap_or_else(|| error::status_only(StatusCode::INTERNAL_SERVER_ERROR)),
+            ),
+            Responding::Invoking(detach) => Pin::new(detach).poll(cx),
+            Responding::Reading(reading) => reading.as_mut().poll(cx),
+        }
+    }
 }
 
 /// An invocation running in the request's task. If the request is dropped before the

@@ -682,9 +682,7 @@ impl<'de> serde::Deserialize<'de> for api_config::File {
                         }
                         GeneratedField::Contents => {
                             contents__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {

@@ -7870,9 +7870,7 @@ impl<'de> serde::Deserialize<'de> for SpecContents {
                     match k {
                         GeneratedField::Contents => {
                             contents__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::MimeType => {

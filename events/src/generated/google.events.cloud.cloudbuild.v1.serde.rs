@@ -2222,9 +2222,7 @@ impl<'de> serde::Deserialize<'de> for Hash {
                         }
                         GeneratedField::Value => {
                             value__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {
@@ -2725,9 +2723,7 @@ impl<'de> serde::Deserialize<'de> for Results {
                         GeneratedField::BuildStepOutputs => {
                             build_step_outputs__ = Some(
                                 map_
-                                    .next_value::<
-                                        Vec<::pbjson::private::BytesDeserialize<_>>,
-                                    >()?
+                                    .next_value::<Vec<crate::base64::BytesDeserialize<_>>>()?
                                     .into_iter()
                                     .map(|x| x.0)
                                     .collect(),
@@ -2869,7 +2865,7 @@ impl<'de> serde::Deserialize<'de> for Secret {
                                     .next_value::<
                                         std::collections::HashMap<
                                             _,
-                                            ::pbjson::private::BytesDeserialize<_>,
+                                            crate::base64::BytesDeserialize<_>,
                                         >,
                                     >()?
                                     .into_iter()

@@ -956,9 +956,7 @@ impl<'de> serde::Deserialize<'de> for EntityResult {
                         }
                         GeneratedField::Cursor => {
                             cursor__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {
@@ -2316,9 +2314,7 @@ impl<'de> serde::Deserialize<'de> for Value {
                             }
                             value_type__ = map_
                                 .next_value::<
-                                    ::std::option::Option<
-                                        ::pbjson::private::BytesDeserialize<_>,
-                                    >,
+                                    ::std::option::Option<crate::base64::BytesDeserialize<_>>,
                                 >()?
                                 .map(|x| value::ValueType::BlobValue(x.0));
                         }

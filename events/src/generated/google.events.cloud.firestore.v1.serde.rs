@@ -1754,9 +1754,7 @@ impl<'de> serde::Deserialize<'de> for Value {
                             }
                             value_type__ = map_
                                 .next_value::<
-                                    ::std::option::Option<
-                                        ::pbjson::private::BytesDeserialize<_>,
-                                    >,
+                                    ::std::option::Option<crate::base64::BytesDeserialize<_>>,
                                 >()?
                                 .map(|x| value::ValueType::BytesValue(x.0));
                         }

@@ -246,9 +246,7 @@ impl<'de> serde::Deserialize<'de> for Authority {
                         }
                         GeneratedField::OidcJwks => {
                             oidc_jwks__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {

@@ -942,9 +942,7 @@ impl<'de> serde::Deserialize<'de> for DeviceConfig {
                         }
                         GeneratedField::BinaryData => {
                             binary_data__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {
@@ -1550,9 +1548,7 @@ impl<'de> serde::Deserialize<'de> for DeviceState {
                         }
                         GeneratedField::BinaryData => {
                             binary_data__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {

@@ -396,9 +396,7 @@ impl<'de> serde::Deserialize<'de> for PubsubMessage {
                     match k {
                         GeneratedField::Data => {
                             data__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::Attributes => {

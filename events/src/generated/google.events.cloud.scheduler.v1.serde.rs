@@ -167,9 +167,7 @@ impl<'de> serde::Deserialize<'de> for AppEngineHttpTarget {
                         }
                         GeneratedField::Body => {
                             body__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {
@@ -599,9 +597,7 @@ impl<'de> serde::Deserialize<'de> for HttpTarget {
                         }
                         GeneratedField::Body => {
                             body__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::OauthToken => {
@@ -1930,9 +1926,7 @@ impl<'de> serde::Deserialize<'de> for PubsubTarget {
                         }
                         GeneratedField::Data => {
                             data__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::Attributes => {
@@ -2242,9 +2236,7 @@ impl<'de> serde::Deserialize<'de> for SchedulerJobData {
                     match k {
                         GeneratedField::CustomData => {
                             custom_data__ = Some(
-                                map_
-                                    .next_value::<::pbjson::private::BytesDeserialize<_>>()?
-                                    .0,
+                                map_.next_value::<crate::base64::BytesDeserialize<_>>()?.0,
                             );
                         }
                         GeneratedField::__SkipField__ => {

@@ -2913,9 +2913,7 @@ impl<'de> serde::Deserialize<'de> for AttributeValue {
                             }
                             value__ = map_
                                 .next_value::<
-                                    ::std::option::Option<
-                                        ::pbjson::private::BytesDeserialize<_>,
-                                    >,
+                                    ::std::option::Option<crate::base64::BytesDeserialize<_>>,
                                 >()?
                                 .map(|x| attribute_value::Value::S(x.0));
                         }

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 use cloudevents::{AttributesReader, Data, Event};
+use futures_util::FutureExt;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -75,15 +76,23 @@ impl<T> CloudEvent<T> {
 /// What a CloudEvent function may take: the SDK's [`Event`] as it came, or a
 /// [`CloudEvent<T>`] with its data decoded.
 pub trait FromCloudEvent: Sized + Send + 'static {
-    /// Whether `from_cloud_event` takes binary-mode JSON data as the bytes it came as
-    /// (`Data::Binary`), rather than parsed (`Data::Json`). `CloudEvent<T>` does: it decodes
-    /// them straight into `T`.
+    /// Whether binary-mode JSON data is handed over as the request's bytes, through
+    /// `from_cloud_event_and_json`, rather than parsed into the event. `CloudEvent<T>` takes
+    /// the bytes: it decodes them straight into `T`.
     #[doc(hidden)]
     const RAW_JSON_DATA: bool = false;
 
     /// Builds `Self` from a decoded event; `Err` is answered with 400 and its message, and the
     /// function is not invoked.
     fn from_cloud_event(event: Event) -> Result<Self, EventDataError>;
+
+    /// Builds `Self` from an event without its data and the data, JSON, as it came (only
+    /// called when `RAW_JSON_DATA` is true).
+    #[doc(hidden)]
+    fn from_cloud_event_and_json(mut event: Event, json: Bytes) -> Result<Self, EventDataError> {
+        event.set_data_unchecked(Data::Binary(json.to_vec()));
+        Self::from_cloud_event(event)
+    }
 }
 
 /// Why an event's data does not fit what the function takes: answered with 400 and this
@@ -125,6 +134,11 @@ impl FromCloudEvent for Event {
 
 impl<T: DeserializeOwned + Send + 'static> FromCloudEvent for CloudEvent<T> {
     const RAW_JSON_DATA: bool = true;
+
+    fn from_cloud_event_and_json(event: Event, json: Bytes) -> Result<Self, EventDataError> {
+        let data = json_from_slice("event data", &json).map_err(EventDataError::new)?;
+        Ok(CloudEvent { event, data })
+    }
 
     fn from_cloud_event(mut event: Event) -> Result<Self, EventDataError> {
         let protobuf = event.datacontenttype().is_some_and(is_protobuf);
@@ -203,13 +217,19 @@ where
         } else {
             DataForm::Parsed
         };
-        let prepared = to_cloud_event_with(&request, form).and_then(|event| {
-            E::from_cloud_event(event).map_err(|e| Rejection::bad_request(e.to_string()))
+        let prepared = to_cloud_event_with(&request, form).and_then(|(event, json)| {
+            match json {
+                Some(json) => E::from_cloud_event_and_json(event, json),
+                None => E::from_cloud_event(event),
+            }
+            .map_err(|e| Rejection::bad_request(e.to_string()))
         });
         match prepared {
             Ok(argument) => {
                 let future = (self.function)(argument);
-                Box::pin(async move { event_result(future.await) })
+                // `map`, not an `async` block: a block would hold the function's future twice
+                // (before and while it is awaited), and the box is made per request.
+                Box::pin(future.map(|result| event_result(result)))
             }
             Err(rejection) => refused(rejection),
         }
@@ -219,25 +239,27 @@ where
 /// The CloudEvent a CloudEvent function taking `Event` receives, converting legacy bodies.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn to_cloud_event(request: &http::Request<Bytes>) -> Result<Event, Rejection> {
-    to_cloud_event_with(request, DataForm::Parsed)
+    to_cloud_event_with(request, DataForm::Parsed).map(|(event, _)| event)
 }
 
-/// [`to_cloud_event`], with binary-mode JSON data in the form asked for.
+/// [`to_cloud_event`], with binary-mode JSON data in the form asked for: with
+/// [`DataForm::Raw`], such data comes beside the event, as the request's bytes.
 pub(crate) fn to_cloud_event_with(
     request: &http::Request<Bytes>,
     form: DataForm,
-) -> Result<Event, Rejection> {
+) -> Result<(Event, Option<Bytes>), Rejection> {
     match decode_with(request, form)? {
-        DecodedEvent::CloudEvent(event) => Ok(*event),
+        DecodedEvent::CloudEvent(event, json) => Ok((*event, json)),
         DecodedEvent::Plain(_) => Err(Rejection::bad_request(NOT_AN_EVENT)),
         DecodedEvent::Legacy(body) => {
             let structured = convert::legacy_to_cloud_event(&body)
                 .map_err(|e| Rejection::bad_request(e.to_string()))?;
-            serde_json::from_value(structured).map_err(|e| {
+            let event = serde_json::from_value(structured).map_err(|e| {
                 Rejection::bad_request(format!(
                     "legacy event does not make a valid CloudEvent: {e}"
                 ))
-            })
+            })?;
+            Ok((event, None))
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use cloudevents::event::{EventBuilderV10, TryIntoUrl};
-use cloudevents::{AttributesWriter, Data, Event, EventBuilder};
-use http::{HeaderMap, HeaderName, Method, StatusCode, header};
+use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::convert;
@@ -13,8 +13,10 @@ use crate::error::Rejection;
 /// An event request, decoded but not yet converted to what the function takes.
 #[derive(Debug)]
 pub(crate) enum DecodedEvent {
-    /// A CloudEvent (binary or structured mode), JSON data already parsed.
-    CloudEvent(Box<Event>),
+    /// A CloudEvent (binary or structured mode). Its JSON data is parsed, except binary-mode
+    /// JSON data decoded with [`DataForm::Raw`]: that is left out of the event and given as
+    /// the request's bytes.
+    CloudEvent(Box<Event>, Option<Bytes>),
     /// A legacy event body.
     Legacy(serde_json::Value),
     /// JSON with none of a legacy event's context fields: legacy event functions take it as
@@ -42,29 +44,13 @@ const CONTEXT_KEYS: [&str; 7] = [
 
 const REQUIRED_ATTRIBUTES: [&str; 4] = ["specversion", "id", "source", "type"];
 
-/// The binary-mode headers of the required attributes, as constants so that looking them up
-/// parses nothing.
-static REQUIRED_HEADERS: [HeaderName; 4] = [
-    HeaderName::from_static("ce-specversion"),
-    HeaderName::from_static("ce-id"),
-    HeaderName::from_static("ce-source"),
-    HeaderName::from_static("ce-type"),
-];
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-
-/// A content type's media type, lowercased, without its parameters.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(essence(value))
+/// A content type's media type, without its parameters (compare it ignoring ASCII case).
+fn essence(content_type: &str) -> &str {
+    let end = content_type
+        .bytes()
+        .position(|b| b == b';')
+        .unwrap_or(content_type.len());
+    content_type[..end].trim_ascii()
 }
 
 /// Whether data with this content type is JSON; an absent type means JSON in the
@@ -72,16 +58,21 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
 fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
         let ct = essence(ct);
-        ct == "application/json" || ct == "text/json" || ct.ends_with("+json")
+        ct.eq_ignore_ascii_case("application/json")
+            || ct.eq_ignore_ascii_case("text/json")
+            || ct
+                .len()
+                .checked_sub("+json".len())
+                .and_then(|start| ct.get(start..))
+                .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
     })
 }
 
 /// Whether a `datacontenttype` is protobuf (what Firestore and Datastore triggers send).
 pub(crate) fn is_protobuf(content_type: &str) -> bool {
-    matches!(
-        essence(content_type).as_str(),
-        "application/protobuf" | "application/x-protobuf"
-    )
+    let ct = essence(content_type);
+    ct.eq_ignore_ascii_case("application/protobuf")
+        || ct.eq_ignore_ascii_case("application/x-protobuf")
 }
 
 /// What becomes of a binary-mode event's JSON data.
@@ -89,9 +80,76 @@ pub(crate) fn is_protobuf(content_type: &str) -> bool {
 pub(crate) enum DataForm {
     /// Parsed into a JSON value: what `Event` and the legacy conversion work on.
     Parsed,
-    /// Left as the bytes: a `CloudEvent<T>` decodes them straight into `T`, with no JSON
-    /// value in between.
+    /// Left as the request's bytes, beside the event: a `CloudEvent<T>` decodes them
+    /// straight into `T`, with no JSON value or copy in between.
     Raw,
+}
+
+/// The headers an event request is read from, found in one pass over the request's
+/// headers (a look-up per attribute would hash each name).
+#[derive(Default)]
+struct EventHeaders<'a> {
+    specversion: Option<&'a HeaderValue>,
+    id: Option<&'a HeaderValue>,
+    source: Option<&'a HeaderValue>,
+    ty: Option<&'a HeaderValue>,
+    subject: Option<&'a HeaderValue>,
+    time: Option<&'a HeaderValue>,
+    dataschema: Option<&'a HeaderValue>,
+    /// `Content-Type`, which is the `datacontenttype` in binary mode.
+    content_type: Option<&'a HeaderValue>,
+    /// A `ce-datacontenttype` header: `Content-Type` wins over it.
+    ce_datacontenttype: Option<&'a HeaderValue>,
+    traceparent: Option<&'a HeaderValue>,
+    /// Every other `ce-` header: the event's extensions, by attribute name.
+    extensions: Vec<(&'a str, &'a HeaderValue)>,
+}
+
+impl<'a> EventHeaders<'a> {
+    fn read(headers: &'a HeaderMap) -> Self {
+        let mut found = EventHeaders::default();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let Some(attribute) = name.strip_prefix("ce-") else {
+                match name {
+                    "content-type" => found.content_type = Some(value),
+                    "traceparent" => found.traceparent = Some(value),
+                    _ => {}
+                }
+                continue;
+            };
+            let slot = match attribute {
+                "specversion" => &mut found.specversion,
+                "id" => &mut found.id,
+                "source" => &mut found.source,
+                "type" => &mut found.ty,
+                "subject" => &mut found.subject,
+                "time" => &mut found.time,
+                "dataschema" => &mut found.dataschema,
+                "datacontenttype" => &mut found.ce_datacontenttype,
+                extension => {
+                    found.extensions.push((extension, value));
+                    continue;
+                }
+            };
+            // The first of repeated headers, as `HeaderMap::get` gives.
+            slot.get_or_insert(value);
+        }
+        found
+    }
+
+    /// Whether the request is a binary-mode CloudEvent: it has one of the required
+    /// attributes' headers.
+    fn binary(&self) -> bool {
+        self.specversion.is_some()
+            || self.id.is_some()
+            || self.source.is_some()
+            || self.ty.is_some()
+    }
+
+    fn content_type(&self) -> Option<&'a str> {
+        self.content_type.and_then(|v| v.to_str().ok())
+    }
 }
 
 /// Decodes an event request, JSON data parsed. Only POST is accepted; anything that is
@@ -112,18 +170,20 @@ pub(crate) fn decode_with(
             format!("event functions accept POST only, not {}", request.method()),
         ));
     }
-    let headers = request.headers();
+    let headers = EventHeaders::read(request.headers());
     let body = request.body();
-    let binary = REQUIRED_HEADERS
-        .iter()
-        .any(|name| headers.contains_key(name));
-    let media_type = if binary { None } else { media_type(headers) };
+    let media_type = headers.content_type().map(essence);
+    let is_media_type =
+        |expected: &str| media_type.is_some_and(|m| m.eq_ignore_ascii_case(expected));
 
-    let mut event = if binary {
-        decode_binary(headers, body, form)?
-    } else if media_type.as_deref() == Some("application/cloudevents+json") {
+    let mut raw_json = None;
+    let mut event = if headers.binary() {
+        let (event, raw) = decode_binary(request.headers(), &headers, body, form)?;
+        raw_json = raw;
+        event
+    } else if is_media_type("application/cloudevents+json") {
         decode_structured(body)?
-    } else if media_type.as_deref() == Some("application/cloudevents-batch+json") {
+    } else if is_media_type("application/cloudevents-batch+json") {
         return Err(Rejection::bad_request(
             "batched CloudEvents (application/cloudevents-batch+json) are not supported: send one event per request",
         ));
@@ -148,63 +208,90 @@ pub(crate) fn decode_with(
         }
     };
 
-    if let Some(traceparent) = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()) {
+    if let Some(traceparent) = headers.traceparent.and_then(|v| v.to_str().ok()) {
         if event.extension("traceparent").is_none() {
             event.set_extension("traceparent", traceparent.to_owned());
         }
     }
-    Ok(DecodedEvent::CloudEvent(Box::new(event)))
+    Ok(DecodedEvent::CloudEvent(Box::new(event), raw_json))
 }
 
-fn decode_binary(headers: &HeaderMap, body: &Bytes, form: DataForm) -> Result<Event, Rejection> {
-    let missing: Vec<&str> = REQUIRED_HEADERS
-        .iter()
-        .filter(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(|v| v.trim().is_empty())
-        })
-        .map(HeaderName::as_str)
-        .collect();
-    if !missing.is_empty() {
+/// A header's value as text, or the 400 that names it.
+fn header_text<'a>(name: &str, value: &'a HeaderValue) -> Result<&'a str, Rejection> {
+    value.to_str().map_err(|_| {
+        Rejection::bad_request(format!(
+            "invalid binary-mode CloudEvent: header {name} is not printable ASCII"
+        ))
+    })
+}
+
+/// An optional header's value as text, or the 400 that names it.
+fn optional_text<'a>(
+    name: &str,
+    value: Option<&'a HeaderValue>,
+) -> Result<Option<&'a str>, Rejection> {
+    value.map(|v| header_text(name, v)).transpose()
+}
+
+fn decode_binary(
+    all: &HeaderMap,
+    headers: &EventHeaders<'_>,
+    body: &Bytes,
+    form: DataForm,
+) -> Result<(Event, Option<Bytes>), Rejection> {
+    let text = optional_text;
+    let required = [
+        (
+            "ce-specversion",
+            text("ce-specversion", headers.specversion)?,
+        ),
+        ("ce-id", text("ce-id", headers.id)?),
+        ("ce-source", text("ce-source", headers.source)?),
+        ("ce-type", text("ce-type", headers.ty)?),
+    ];
+    let [specversion, id, source, ty] = required.map(|(_, value)| {
+        value
+            .filter(|value| !value.trim_ascii().is_empty())
+            .unwrap_or_default()
+    });
+    if [specversion, id, source, ty].contains(&"") {
+        let missing: Vec<&str> = required
+            .iter()
+            .filter(|(_, value)| value.is_none_or(|value| value.trim_ascii().is_empty()))
+            .map(|(name, _)| *name)
+            .collect();
         return Err(Rejection::bad_request(format!(
             "binary-mode CloudEvent is missing the required header{} {}",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ")
         )));
     }
-    let specversion = headers
-        .get(&REQUIRED_HEADERS[0])
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let mut event = if specversion == "1.0" {
-        binary_v10(headers)?
+        binary_v10(headers, id, source, ty)?
     } else {
         // Older spec versions (0.3) are rare: the SDK's binding reads them.
-        cloudevents::binding::http::to_event(headers, Vec::new())
+        cloudevents::binding::http::to_event(all, Vec::new())
             .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?
     };
-    let (content_type, schema, _) = event.take_data();
-    let json = is_json(content_type.as_deref());
+    let json = is_json(event.datacontenttype());
     // JSON is parsed from the request's bytes, not from a copy.
     let data = if body.is_empty() {
         None
     } else if json && form == DataForm::Raw {
-        Some(Data::Binary(body.to_vec()))
+        return Ok((event, Some(body.clone())));
     } else if json {
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(json) => Some(Data::Json(json)),
-            Err(e) if content_type.is_some() => {
+            Err(e) if event.datacontenttype().is_some() => {
                 return Err(Rejection::bad_request(format!(
                     "CloudEvent data is not valid JSON although Content-Type is {}: {e}",
-                    content_type.as_deref().unwrap_or_default()
+                    event.datacontenttype().unwrap_or_default()
                 )));
             }
             Err(_) => Some(Data::Binary(body.to_vec())),
         }
-    } else if content_type
-        .as_deref()
+    } else if event
+        .datacontenttype()
         .is_some_and(|ct| ct.starts_with("text/"))
     {
         match String::from_utf8(body.to_vec()) {
@@ -214,64 +301,49 @@ fn decode_binary(headers: &HeaderMap, body: &Bytes, form: DataForm) -> Result<Ev
     } else {
         Some(Data::Binary(body.to_vec()))
     };
-    event.set_datacontenttype(content_type);
-    event.set_dataschema(schema);
     if let Some(data) = data {
         event.set_data_unchecked(data);
     }
-    Ok(event)
+    Ok((event, None))
 }
 
-/// The attributes of a CloudEvent 1.0 in binary mode, read from the headers in one pass
-/// (the SDK's binding formats every value through `Display` and builds a map of them first).
-/// Every `ce-` header that is not an attribute is an extension; `Content-Type` is the
-/// `datacontenttype`, as the HTTP binding says.
-fn binary_v10(headers: &HeaderMap) -> Result<Event, Rejection> {
-    let mut builder = EventBuilderV10::new();
-    let mut content_type = None;
-    let mut schema = None;
-    for (name, value) in headers {
-        let attribute = match name.as_str().strip_prefix("ce-") {
-            Some(attribute) => attribute,
-            None if name == header::CONTENT_TYPE => "datacontenttype",
-            None => continue,
-        };
-        let value = value.to_str().map_err(|_| {
-            Rejection::bad_request(format!(
-                "invalid binary-mode CloudEvent: header {name} is not printable ASCII"
-            ))
-        })?;
-        builder = match attribute {
-            "specversion" => builder,
-            "id" => builder.id(value),
-            "type" => builder.ty(value),
-            "source" => builder.source(value),
-            "subject" => builder.subject(value),
-            "time" => builder.time(value),
-            // Content-Type wins over a `ce-datacontenttype` header, whichever comes first.
-            "datacontenttype" => {
-                if name == header::CONTENT_TYPE || content_type.is_none() {
-                    content_type = Some(value.to_owned());
-                }
-                builder
-            }
-            "dataschema" => {
-                let url = value.into_url().map_err(|e| {
-                    Rejection::bad_request(format!(
-                        "invalid binary-mode CloudEvent: ce-dataschema is not a URL: {e}"
-                    ))
-                })?;
-                schema = Some(url);
-                builder
-            }
-            extension => builder.extension(extension, value),
-        };
+/// The attributes of a CloudEvent 1.0 in binary mode, from its headers (the SDK's binding
+/// formats every value through `Display` and builds a map of them first). Every `ce-` header
+/// that is not an attribute is an extension; `Content-Type` is the `datacontenttype`, as the
+/// HTTP binding says.
+fn binary_v10(
+    headers: &EventHeaders<'_>,
+    id: &str,
+    source: &str,
+    ty: &str,
+) -> Result<Event, Rejection> {
+    let text = optional_text;
+    let mut builder = EventBuilderV10::new().id(id).source(source).ty(ty);
+    if let Some(subject) = text("ce-subject", headers.subject)? {
+        builder = builder.subject(subject);
+    }
+    if let Some(time) = text("ce-time", headers.time)? {
+        builder = builder.time(time);
+    }
+    for (name, value) in &headers.extensions {
+        builder = builder.extension(name, header_text(name, value)?);
     }
     let mut event = builder
         .build()
         .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?;
+    let content_type = match headers.content_type {
+        Some(value) => Some(header_text("content-type", value)?),
+        None => text("ce-datacontenttype", headers.ce_datacontenttype)?,
+    };
     event.set_datacontenttype(content_type);
-    event.set_dataschema(schema);
+    if let Some(schema) = text("ce-dataschema", headers.dataschema)? {
+        let url = schema.into_url().map_err(|e| {
+            Rejection::bad_request(format!(
+                "invalid binary-mode CloudEvent: ce-dataschema is not a URL: {e}"
+            ))
+        })?;
+        event.set_dataschema(Some(url));
+    }
     Ok(event)
 }
 
@@ -361,7 +433,7 @@ mod tests {
             "traceparent",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ));
-        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, r#"{"name":"a.txt"}"#))
+        let Ok(DecodedEvent::CloudEvent(event, _)) = decode(&post(&headers, r#"{"name":"a.txt"}"#))
         else {
             panic!("not decoded");
         };
@@ -383,13 +455,13 @@ mod tests {
     fn binary_mode_text_and_bytes() {
         let mut headers = BINARY.to_vec();
         headers[4] = ("content-type", "text/plain; charset=utf-8");
-        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, "hello")) else {
+        let Ok(DecodedEvent::CloudEvent(event, _)) = decode(&post(&headers, "hello")) else {
             panic!("not decoded");
         };
         assert_eq!(event.data(), Some(&Data::String("hello".into())));
         assert_eq!(event.datacontenttype(), Some("text/plain; charset=utf-8"));
         headers[4] = ("content-type", "application/octet-stream");
-        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&headers, "\u{1}\u{2}")) else {
+        let Ok(DecodedEvent::CloudEvent(event, _)) = decode(&post(&headers, "\u{1}\u{2}")) else {
             panic!("not decoded");
         };
         assert_eq!(event.data(), Some(&Data::Binary(vec![1, 2])));
@@ -432,7 +504,7 @@ mod tests {
             ("ce-myextension", "value"),
         ];
         let request = post(&headers, r#"{"a":1}"#);
-        let Ok(DecodedEvent::CloudEvent(ours)) = decode(&request) else {
+        let Ok(DecodedEvent::CloudEvent(ours, _)) = decode(&request) else {
             panic!("not decoded");
         };
         assert_eq!(ours.id(), "42");
@@ -472,7 +544,7 @@ mod tests {
         ] {
             let mut request = post(&BINARY, "{}");
             request.headers_mut().insert(
-                HeaderName::from_static(name),
+                http::HeaderName::from_static(name),
                 http::HeaderValue::from_bytes(value).expect("header"),
             );
             let rejection = rejected(&request);
@@ -508,7 +580,7 @@ mod tests {
             "application/cloudevents+json; charset=utf-8",
         )];
         let body = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1}}"#;
-        let Ok(DecodedEvent::CloudEvent(event)) = decode(&post(&structured, body)) else {
+        let Ok(DecodedEvent::CloudEvent(event, _)) = decode(&post(&structured, body)) else {
             panic!("not decoded");
         };
         assert_eq!(event.data(), Some(&Data::Json(serde_json::json!({"a": 1}))));

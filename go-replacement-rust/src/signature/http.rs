@@ -3,6 +3,7 @@
 use std::future::poll_fn;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tower_service::Service;
 
 use super::{BoxFuture, Invoke, InvokeStreaming};
@@ -20,7 +21,9 @@ where
 {
     fn invoke(&self, request: http::Request<Bytes>) -> BoxFuture<Result<Response, InvokeError>> {
         let future = (self.0)(request);
-        Box::pin(async move { future.await.into_result().map_err(InvokeError::Failed) })
+        // `map`, not an `async` block: a block would hold the function's future twice
+        // (before and while it is awaited), and the box is made per request.
+        Box::pin(future.map(|output| output.into_result().map_err(InvokeError::Failed)))
     }
 }
 
@@ -35,7 +38,7 @@ where
 {
     fn invoke(&self, request: http::Request<Body>) -> BoxFuture<Result<Response, InvokeError>> {
         let future = (self.0)(request);
-        Box::pin(async move { future.await.into_result().map_err(InvokeError::Failed) })
+        Box::pin(future.map(|output| output.into_result().map_err(InvokeError::Failed)))
     }
 }
 

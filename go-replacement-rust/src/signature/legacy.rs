@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -81,7 +82,7 @@ pub(crate) fn to_legacy(request: &http::Request<Bytes>) -> Result<Value, Rejecti
     let legacy = match decode(request)? {
         DecodedEvent::Legacy(body) => convert::normalize_legacy(&body),
         DecodedEvent::Plain(body) => return Ok(plain(body)),
-        DecodedEvent::CloudEvent(event) => {
+        DecodedEvent::CloudEvent(event, _) => {
             let structured = serde_json::to_value(&event).map_err(|e| {
                 Rejection::bad_request(format!("CloudEvent cannot be converted: {e}"))
             })?;
@@ -133,7 +134,8 @@ where
         match to_legacy(&request).and_then(split::<T>) {
             Ok((data, context)) => {
                 let future = (self.function)(data, context);
-                Box::pin(async move { event_result(future.await) })
+                // `map`: see `CloudEventFunction`.
+                Box::pin(future.map(|result| event_result(result)))
             }
             Err(rejection) => refused(rejection),
         }

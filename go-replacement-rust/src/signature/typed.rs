@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -40,12 +41,11 @@ where
         match decode::<In>(request.body()) {
             Ok(input) => {
                 let future = (self.function)(input);
-                Box::pin(async move {
-                    match future.await {
-                        Ok(output) => Json(output).into_result().map_err(InvokeError::Failed),
-                        Err(error) => Err(InvokeError::Failed(error.into())),
-                    }
-                })
+                // `map`: see `CloudEventFunction`.
+                Box::pin(future.map(|result| match result {
+                    Ok(output) => Json(output).into_result().map_err(InvokeError::Failed),
+                    Err(error) => Err(InvokeError::Failed(error.into())),
+                }))
             }
             Err(rejection) => refused(rejection),
         }

@@ -66,6 +66,11 @@ const NULL_VALUE_READ: &str =
     "map_.next_value::<::std::option::Option<::pbjson_types::NullValue>>()?";
 /// What it is replaced with: `NullValue` deserializes from `null` itself.
 const NULL_VALUE_READ_FIXED: &str = "Some(map_.next_value::<::pbjson_types::NullValue>()?)";
+/// What pbjson-build writes to read a `bytes` field, and what replaces it: the events crate's
+/// own reader, which takes the base64 string without a UTF-8 check and decodes it with SIMD
+/// (a Pub/Sub message's data is most of its event).
+const BYTES_READ: &str = "::pbjson::private::BytesDeserialize<_>";
+const BYTES_READ_FAST: &str = "crate::base64::BytesDeserialize<_>";
 /// pbjson-build refuses a field given twice. Google's producers send some fields under both
 /// their JSON and proto names (Pub/Sub's `messageId` and `message_id`, `publishTime` and
 /// `publish_time`), which Google's own libraries accept: the check is removed for plain
@@ -209,7 +214,9 @@ fn run() -> Result<ExitCode> {
         out.insert(format!("{stem}.rs"), code.clone());
         let key = module.parts().collect::<Vec<_>>().join(".");
         if let Some(serde) = serde_modules.get(&key) {
-            let fixed = serde.replace(NULL_VALUE_READ, NULL_VALUE_READ_FIXED);
+            let fixed = serde
+                .replace(NULL_VALUE_READ, NULL_VALUE_READ_FIXED)
+                .replace(BYTES_READ, BYTES_READ_FAST);
             null_value_fixes += serde.matches(NULL_VALUE_READ).count();
             let formatted = format_rust(&fixed, &format!("{stem}.serde.rs"))?;
             let formatted = allow_both_names(&formatted);
