@@ -18,6 +18,7 @@
 //! assert!(MessagePublishedData::CLOUD_EVENT_TYPES.contains(&"google.cloud.pubsub.topic.v1.messagePublished"));
 //! ```
 
+mod any;
 mod base64;
 pub mod documents;
 #[cfg(feature = "pubsub")]
@@ -25,6 +26,7 @@ mod pubsub;
 #[rustfmt::skip]
 mod generated;
 
+pub use any::Any;
 pub use documents::DocumentError;
 pub use generated::{
     DataTypeVisitor, EventData, cloud_event_types, decode_protobuf, google, visit_data_type,

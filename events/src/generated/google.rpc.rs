@@ -19,7 +19,7 @@ pub struct Status {
     /// A list of messages that carry the error details.  There is a common set of
     /// message types for APIs to use.
     #[prost(message, repeated, tag = "3")]
-    pub details: ::prost::alloc::vec::Vec<::pbjson_types::Any>,
+    pub details: ::prost::alloc::vec::Vec<crate::Any>,
 }
 impl ::prost::Name for Status {
     const NAME: &'static str = "Status";

@@ -258,3 +258,54 @@ fn huge_repeated_fields_neither_crash_nor_stall_the_server() {
     );
     assert_eq!(small.status, 200);
 }
+
+/// A failed call's audit log entry carries a `google.rpc.Status` whose `details` are `Any`s:
+/// in proto3 JSON, each is its message's own object with an `"@type"`. The event decodes, and
+/// the details come back as they were sent.
+#[test]
+fn status_details_in_json_decode_and_come_back_as_sent() {
+    let server = serve(Some("google_event_echo"), &[]);
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.name.starts_with("LogEntryData"))
+        .expect("an audit log fixture");
+    let mut entry: Value = serde_json::from_slice(&fixture.json).expect("fixture JSON");
+    let status = json!({
+        "code": 7,
+        "message": "Permission 'pubsub.topics.create' denied",
+        "details": [{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "IAM_PERMISSION_DENIED",
+            "domain": "iam.googleapis.com",
+            "metadata": {"permission": "pubsub.topics.create"}
+        }]
+    });
+    entry["protoPayload"]["status"] = status.clone();
+    let ty = fixture.cloud_event_type;
+    let body = entry.to_string();
+    let from_binary = answer(
+        &binary(server.port, ty, "application/json", body.as_bytes()),
+        "binary",
+    );
+    assert_eq!(
+        from_binary["protoPayload"]["status"], status,
+        "{from_binary}"
+    );
+    let event = json!({
+        "specversion": "1.0", "id": "audit-2", "source": "//test/google-events", "type": ty,
+        "datacontenttype": "application/json", "data": entry,
+    });
+    let from_structured = answer(&structured(server.port, &event), "structured");
+    assert_eq!(from_structured, from_binary);
+
+    // Members without a type cannot be read: 400, naming the field.
+    entry["protoPayload"]["status"]["details"] = json!([{"reason": "IAM_PERMISSION_DENIED"}]);
+    let untyped = binary(
+        server.port,
+        ty,
+        "application/json",
+        entry.to_string().as_bytes(),
+    );
+    assert_eq!(untyped.status, 400, "{}", untyped.text());
+    assert!(untyped.text().contains("@type"), "{}", untyped.text());
+}

@@ -66,6 +66,10 @@ const NULL_VALUE_READ: &str =
     "map_.next_value::<::std::option::Option<::pbjson_types::NullValue>>()?";
 /// What it is replaced with: `NullValue` deserializes from `null` itself.
 const NULL_VALUE_READ_FIXED: &str = "Some(map_.next_value::<::pbjson_types::NullValue>()?)";
+/// `google.protobuf.Any` is the events crate's own (`events/src/any.rs`): pbjson-types' `Any`
+/// reads JSON as `{"typeUrl", "value"}` and refuses the `"@type"` of the proto3 mapping, so a
+/// status with details failed its whole event.
+const ANY_TYPE: &str = "crate::Any";
 /// What pbjson-build writes to read a `bytes` field, and what replaces it: the events crate's
 /// own reader, which takes the base64 string without a UTF-8 check and decodes it with SIMD
 /// (a Pub/Sub message's data is most of its event).
@@ -168,6 +172,7 @@ fn run() -> Result<ExitCode> {
         // Otherwise prost-build maps `.google.protobuf` to prost-types itself, and our
         // extern_path would be a duplicate.
         .compile_well_known_types()
+        .extern_path(".google.protobuf.Any", ANY_TYPE)
         .extern_path(".google.protobuf", "::pbjson_types")
         // `impl prost::Name`: the full protobuf name and type URL of each message.
         .enable_type_names();
@@ -189,6 +194,7 @@ fn run() -> Result<ExitCode> {
     let mut builder = pbjson_build::Builder::new();
     builder.register_descriptors(&encoded)?;
     builder
+        .extern_path(".google.protobuf.Any", ANY_TYPE)
         .extern_path(".google.protobuf", "::pbjson_types")
         .ignore_unknown_fields();
     let prefixes: Vec<String> = plan.packages.keys().map(|p| format!(".{p}")).collect();
