@@ -23,6 +23,7 @@ mod base64;
 pub mod documents;
 #[cfg(feature = "pubsub")]
 mod pubsub;
+mod timestamp;
 #[rustfmt::skip]
 mod generated;
 
@@ -33,3 +34,4 @@ pub use generated::{
 };
 pub use pbjson_types;
 pub use prost;
+pub use timestamp::Timestamp;

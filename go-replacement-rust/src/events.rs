@@ -45,7 +45,7 @@ pub use functions_framework_events::google::events::cloud::pubsub::v1::{
     MessagePublishedData, PubsubMessage,
 };
 pub use functions_framework_events::google::events::cloud::storage::v1::StorageObjectData;
-pub use functions_framework_events::{Any, DocumentError, EventData, cloud_event_types};
+pub use functions_framework_events::{Any, DocumentError, EventData, Timestamp, cloud_event_types};
 
 #[cfg(test)]
 mod tests {

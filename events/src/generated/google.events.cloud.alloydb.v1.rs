@@ -519,13 +519,13 @@ pub struct Cluster {
     pub uid: ::prost::alloc::string::String,
     /// Output only. Create time stamp
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Update time stamp
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Delete time stamp
     #[prost(message, optional, tag = "6")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "7")]
     pub labels: ::std::collections::HashMap<
@@ -818,13 +818,13 @@ pub struct Instance {
     pub uid: ::prost::alloc::string::String,
     /// Output only. Create time stamp
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Update time stamp
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Delete time stamp
     #[prost(message, optional, tag = "6")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "7")]
     pub labels: ::std::collections::HashMap<
@@ -1222,13 +1222,13 @@ pub struct Backup {
     pub uid: ::prost::alloc::string::String,
     /// Output only. Create time stamp
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Update time stamp
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Delete time stamp
     #[prost(message, optional, tag = "15")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -1285,7 +1285,7 @@ pub struct Backup {
     /// collected. It is the duration specified by the backup's retention policy,
     /// added to the backup's create_time.
     #[prost(message, optional, tag = "19")]
-    pub expiry_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expiry_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `Backup`.
 pub mod backup {

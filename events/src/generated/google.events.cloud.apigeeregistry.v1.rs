@@ -9,10 +9,10 @@ pub struct Instance {
     pub name: ::prost::alloc::string::String,
     /// Output only. Creation timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the Instance.
     #[prost(enumeration = "instance::State", tag = "4")]
     pub state: i32,
@@ -133,10 +133,10 @@ pub struct Api {
     pub description: ::prost::alloc::string::String,
     /// Output only. Creation timestamp.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// A user-definable description of the availability of this service.
     /// Format: free-form, but we expect single words that describe availability,
     /// e.g., "NONE", "TESTING", "PREVIEW", "GENERAL", "DEPRECATED", "SHUTDOWN".
@@ -205,10 +205,10 @@ pub struct ApiVersion {
     pub description: ::prost::alloc::string::String,
     /// Output only. Creation timestamp.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// A user-definable description of the lifecycle phase of this API version.
     /// Format: free-form, but we expect single words that describe API maturity,
     /// e.g., "CONCEPT", "DESIGN", "DEVELOPMENT", "STAGING", "PRODUCTION",
@@ -279,15 +279,15 @@ pub struct ApiSpec {
     pub revision_id: ::prost::alloc::string::String,
     /// Output only. Creation timestamp; when the spec resource was created.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Revision creation timestamp; when the represented revision was
     /// created.
     #[prost(message, optional, tag = "6")]
-    pub revision_create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub revision_create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp: when the represented revision was last
     /// modified.
     #[prost(message, optional, tag = "7")]
-    pub revision_update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub revision_update_time: ::core::option::Option<crate::Timestamp>,
     /// A style (format) descriptor for this spec that is specified as a Media Type
     /// (<https://en.wikipedia.org/wiki/Media_type>). Possible values include
     /// `application/vnd.apigee.proto`, `application/vnd.apigee.openapi`, and
@@ -373,15 +373,15 @@ pub struct ApiDeployment {
     pub revision_id: ::prost::alloc::string::String,
     /// Output only. Creation timestamp; when the deployment resource was created.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Revision creation timestamp; when the represented revision was
     /// created.
     #[prost(message, optional, tag = "6")]
-    pub revision_create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub revision_create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp: when the represented revision was last
     /// modified.
     #[prost(message, optional, tag = "7")]
-    pub revision_update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub revision_update_time: ::core::option::Option<crate::Timestamp>,
     /// The full resource name (including revision ID) of the spec of the API being
     /// served by the deployment. Changes to this value will update the revision.
     /// Format: `apis/{api}/deployments/{deployment}`

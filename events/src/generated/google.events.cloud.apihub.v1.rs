@@ -28,10 +28,10 @@ pub struct Api {
     pub versions: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// Output only. The time at which the API resource was created.
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the API resource was last updated.
     #[prost(message, optional, tag = "8")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The target users for the API.
     /// This maps to the following system defined attribute:
     /// `projects/{project}/locations/{location}/attributes/system-target-user`
@@ -154,10 +154,10 @@ pub struct Version {
     pub deployments: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// Output only. The time at which the version was created.
     #[prost(message, optional, tag = "9")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the version was last updated.
     #[prost(message, optional, tag = "10")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The lifecycle of the API version.
     /// This maps to the following system defined attribute:
     /// `projects/{project}/locations/{location}/attributes/system-lifecycle`
@@ -250,10 +250,10 @@ pub struct Spec {
     pub source_uri: ::prost::alloc::string::String,
     /// Output only. The time at which the spec was created.
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the spec was last updated.
     #[prost(message, optional, tag = "8")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The lint response for the spec.
     #[prost(message, optional, tag = "9")]
     pub lint_response: ::core::option::Option<LintResponse>,
@@ -330,10 +330,10 @@ pub struct Deployment {
     pub api_versions: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// Output only. The time at which the deployment was created.
     #[prost(message, optional, tag = "9")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the deployment was last updated.
     #[prost(message, optional, tag = "10")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The SLO for this deployment.
     /// This maps to the following system defined attribute:
     /// `projects/{project}/locations/{location}/attributes/system-slo`
@@ -421,10 +421,10 @@ pub struct Attribute {
     pub mandatory: bool,
     /// Output only. The time at which the attribute was created.
     #[prost(message, optional, tag = "10")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the attribute was last updated.
     #[prost(message, optional, tag = "11")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `Attribute`.
 pub mod attribute {
@@ -916,10 +916,10 @@ pub struct Dependency {
     pub error_detail: ::core::option::Option<DependencyErrorDetail>,
     /// Output only. The time at which the dependency was created.
     #[prost(message, optional, tag = "8")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which the dependency was last updated.
     #[prost(message, optional, tag = "9")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The list of user defined attributes associated with the
     /// dependency resource. The key is the attribute name. It will be of the
     /// format: `projects/{project}/locations/{location}/attributes/{attribute}`.
@@ -1074,7 +1074,7 @@ pub struct DependencyErrorDetail {
     pub error: i32,
     /// Optional. Timestamp at which the error was found.
     #[prost(message, optional, tag = "2")]
-    pub error_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub error_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `DependencyErrorDetail`.
 pub mod dependency_error_detail {
@@ -1152,7 +1152,7 @@ pub struct LintResponse {
     pub linter: i32,
     /// Required. Timestamp when the linting response was generated.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `LintResponse`.
 pub mod lint_response {
@@ -1267,10 +1267,10 @@ pub struct ApiHubInstance {
     pub name: ::prost::alloc::string::String,
     /// Output only. Creation timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the ApiHub instance.
     #[prost(enumeration = "api_hub_instance::State", tag = "4")]
     pub state: i32,
@@ -1421,10 +1421,10 @@ pub struct ExternalApi {
     >,
     /// Output only. Creation timestamp.
     #[prost(message, optional, tag = "8")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Last update timestamp.
     #[prost(message, optional, tag = "9")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for ExternalApi {
     const NAME: &'static str = "ExternalApi";
@@ -1456,7 +1456,7 @@ pub struct HostProjectRegistration {
     pub gcp_project: ::prost::alloc::string::String,
     /// Output only. The time at which the host project registration was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for HostProjectRegistration {
     const NAME: &'static str = "HostProjectRegistration";
@@ -1486,7 +1486,7 @@ pub struct RuntimeProjectAttachment {
     pub runtime_project: ::prost::alloc::string::String,
     /// Output only. Create time.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for RuntimeProjectAttachment {
     const NAME: &'static str = "RuntimeProjectAttachment";

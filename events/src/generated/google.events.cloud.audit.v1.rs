@@ -34,10 +34,10 @@ pub struct LogEntryData {
     pub operation: ::core::option::Option<LogEntryOperation>,
     /// The time the event described by the log entry occurred.
     #[prost(message, optional, tag = "9")]
-    pub timestamp: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub timestamp: ::core::option::Option<crate::Timestamp>,
     /// The time the log entry was received by Logging.
     #[prost(message, optional, tag = "24")]
-    pub receive_timestamp: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub receive_timestamp: ::core::option::Option<crate::Timestamp>,
     /// The severity of the log entry.
     #[prost(enumeration = "LogSeverity", tag = "10")]
     pub severity: i32,

@@ -123,7 +123,7 @@ pub struct StatusEvent {
     pub description: ::prost::alloc::string::String,
     /// The time this event occurred.
     #[prost(message, optional, tag = "2")]
-    pub event_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub event_time: ::core::option::Option<crate::Timestamp>,
     /// Task Execution
     #[prost(message, optional, tag = "4")]
     pub task_execution: ::core::option::Option<TaskExecution>,
@@ -660,10 +660,10 @@ pub struct Job {
     pub status: ::core::option::Option<JobStatus>,
     /// Output only. When the Job was created.
     #[prost(message, optional, tag = "11")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last time the Job was updated.
     #[prost(message, optional, tag = "12")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Log preservation policy for the Job.
     #[prost(message, optional, tag = "13")]
     pub logs_policy: ::core::option::Option<LogsPolicy>,

@@ -16,7 +16,7 @@ pub struct ResourceInfo {
     /// The timestamp to collect the info. It is suggested to be set by
     /// the topmost level resource only.
     #[prost(message, optional, tag = "4")]
-    pub time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub time: ::core::option::Option<crate::Timestamp>,
     /// List of Info for the sub level resources.
     #[prost(message, repeated, tag = "5")]
     pub sub: ::prost::alloc::vec::Vec<ResourceInfo>,
@@ -44,10 +44,10 @@ pub struct AppConnector {
     pub name: ::prost::alloc::string::String,
     /// Output only. Timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Timestamp when the resource was last modified.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels to represent user provided metadata.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<

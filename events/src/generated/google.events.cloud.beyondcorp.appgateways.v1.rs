@@ -11,10 +11,10 @@ pub struct AppGateway {
     pub name: ::prost::alloc::string::String,
     /// Output only. Timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Timestamp when the resource was last modified.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels to represent user provided metadata.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<

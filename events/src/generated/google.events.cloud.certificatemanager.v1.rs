@@ -9,10 +9,10 @@ pub struct CertificateIssuanceConfig {
     pub name: ::prost::alloc::string::String,
     /// Output only. The creation timestamp of a CertificateIssuanceConfig.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last update timestamp of a CertificateIssuanceConfig.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Set of labels associated with a CertificateIssuanceConfig.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -157,10 +157,10 @@ pub struct Certificate {
     pub description: ::prost::alloc::string::String,
     /// Output only. The creation timestamp of a Certificate.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last update timestamp of a Certificate.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Set of labels associated with a Certificate.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -178,7 +178,7 @@ pub struct Certificate {
     pub pem_certificate: ::prost::alloc::string::String,
     /// Output only. The expiry timestamp of a Certificate.
     #[prost(message, optional, tag = "7")]
-    pub expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expire_time: ::core::option::Option<crate::Timestamp>,
     /// Immutable. The scope of the certificate.
     #[prost(enumeration = "certificate::Scope", tag = "12")]
     pub scope: i32,
@@ -589,10 +589,10 @@ pub struct CertificateMap {
     pub description: ::prost::alloc::string::String,
     /// Output only. The creation timestamp of a Certificate Map.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp of a Certificate Map.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Set of labels associated with a Certificate Map.
     #[prost(map = "string, string", tag = "3")]
     pub labels: ::std::collections::HashMap<
@@ -691,10 +691,10 @@ pub struct CertificateMapEntry {
     pub description: ::prost::alloc::string::String,
     /// Output only. The creation timestamp of a Certificate Map Entry.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp of a Certificate Map Entry.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Set of labels associated with a Certificate Map Entry.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -788,10 +788,10 @@ pub struct DnsAuthorization {
     pub name: ::prost::alloc::string::String,
     /// Output only. The creation timestamp of a DnsAuthorization.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last update timestamp of a DnsAuthorization.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Set of labels associated with a DnsAuthorization.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<

@@ -25,16 +25,16 @@ pub struct BuildEventData {
     pub results: ::core::option::Option<Results>,
     /// Time at which the request to create the build was received.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Time at which execution of the build was started.
     #[prost(message, optional, tag = "7")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Time at which execution of the build was finished.
     ///
     /// The difference between finish_time and start_time is the duration of the
     /// build's execution.
     #[prost(message, optional, tag = "8")]
-    pub finish_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub finish_time: ::core::option::Option<crate::Timestamp>,
     /// Amount of time that this build should be allowed to run, to second
     /// granularity. If this amount of time elapses, work on the build will cease
     /// and the build status will be `TIMEOUT`.
@@ -577,10 +577,10 @@ impl ::prost::Name for Artifacts {
 pub struct TimeSpan {
     /// Start of time span.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// End of time span.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for TimeSpan {
     const NAME: &'static str = "TimeSpan";

@@ -216,7 +216,7 @@ pub mod sql_acl_entry {
         /// [RFC 3339](<https://tools.ietf.org/html/rfc3339>) format, for example:
         /// `2012-11-15T16:19:00.094Z`.
         #[prost(message, tag = "10")]
-        ExpireTime(::pbjson_types::Timestamp),
+        ExpireTime(crate::Timestamp),
     }
 }
 impl ::prost::Name for SqlAclEntry {
@@ -794,12 +794,12 @@ pub struct MigrationJob {
     /// A timestamp in RFC3339 UTC "Zulu" format, accurate to nanoseconds.
     /// Example: "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the migration job resource was last
     /// updated. A timestamp in RFC3339 UTC "Zulu" format, accurate to nanoseconds.
     /// Example: "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// The resource labels for migration job to use to annotate any related
     /// underlying resources such as Compute Engine VMs. An object containing a
     /// list of "key": "value" pairs.
@@ -854,7 +854,7 @@ pub struct MigrationJob {
     /// Output only. If the migration job is completed, the time when it was
     /// completed.
     #[prost(message, optional, tag = "16")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// The connectivity method.
     #[prost(oneof = "migration_job::Connectivity", tags = "101, 102, 103")]
     pub connectivity: ::core::option::Option<migration_job::Connectivity>,
@@ -1129,12 +1129,12 @@ pub struct ConnectionProfile {
     /// A timestamp in RFC3339 UTC "Zulu" format, accurate to nanoseconds.
     /// Example: "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was last updated.
     /// A timestamp in RFC3339 UTC "Zulu" format, accurate to nanoseconds.
     /// Example: "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// The resource labels for connection profile to use to annotate any related
     /// underlying resources such as Compute Engine VMs. An object containing a
     /// list of "key": "value" pairs.

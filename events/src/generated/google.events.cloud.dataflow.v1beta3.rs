@@ -373,7 +373,7 @@ pub struct Job {
     pub current_state: i32,
     /// The timestamp associated with the current state.
     #[prost(message, optional, tag = "8")]
-    pub current_state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub current_state_time: ::core::option::Option<crate::Timestamp>,
     /// The job's requested state.
     ///
     /// `UpdateJob` may be used to switch between the `JOB_STATE_STOPPED` and
@@ -389,7 +389,7 @@ pub struct Job {
     /// The timestamp when the job was initially created. Immutable and set by the
     /// Cloud Dataflow service.
     #[prost(message, optional, tag = "11")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// If this job is an update of an existing job, this field is the job ID
     /// of the job it replaced.
     ///
@@ -462,7 +462,7 @@ pub struct Job {
     /// always equals to create_time and is immutable and set by the Cloud Dataflow
     /// service.
     #[prost(message, optional, tag = "22")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// If this is specified, the job's initial state is populated from the given
     /// snapshot.
     #[prost(string, tag = "23")]
@@ -736,7 +736,7 @@ pub struct ExecutionStageState {
     pub execution_stage_state: i32,
     /// The time at which the stage transitioned to this state.
     #[prost(message, optional, tag = "3")]
-    pub current_state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub current_state_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for ExecutionStageState {
     const NAME: &'static str = "ExecutionStageState";

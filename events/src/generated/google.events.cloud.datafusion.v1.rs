@@ -289,10 +289,10 @@ pub struct Instance {
     >,
     /// Output only. The time the instance was created.
     #[prost(message, optional, tag = "10")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the instance was last updated.
     #[prost(message, optional, tag = "11")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of this Data Fusion instance.
     #[prost(enumeration = "instance::State", tag = "12")]
     pub state: i32,

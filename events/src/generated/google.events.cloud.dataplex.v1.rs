@@ -22,10 +22,10 @@ pub struct Lake {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the lake was created.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the lake was last updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User-defined labels for the lake.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -87,7 +87,7 @@ pub mod lake {
         pub message: ::prost::alloc::string::String,
         /// Last update time of the metastore status of the lake.
         #[prost(message, optional, tag = "3")]
-        pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub update_time: ::core::option::Option<crate::Timestamp>,
         /// The URI of the endpoint used to access the Metastore service.
         #[prost(string, tag = "4")]
         pub endpoint: ::prost::alloc::string::String,
@@ -172,7 +172,7 @@ impl ::prost::Name for Lake {
 pub struct AssetStatus {
     /// Last update time of the status.
     #[prost(message, optional, tag = "1")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Number of active assets.
     #[prost(int32, tag = "2")]
     pub active_assets: i32,
@@ -210,10 +210,10 @@ pub struct Zone {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the zone was created.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the zone was last updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User defined labels for the zone.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -493,10 +493,10 @@ pub struct Asset {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the asset was created.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the asset was last updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User defined labels for the asset.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -544,7 +544,7 @@ pub mod asset {
         pub message: ::prost::alloc::string::String,
         /// Last update time of the status.
         #[prost(message, optional, tag = "3")]
-        pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub update_time: ::core::option::Option<crate::Timestamp>,
     }
     /// Nested message and enum types in `SecurityStatus`.
     pub mod security_status {
@@ -846,7 +846,7 @@ pub mod asset {
         pub message: ::prost::alloc::string::String,
         /// Last update time of the status.
         #[prost(message, optional, tag = "3")]
-        pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub update_time: ::core::option::Option<crate::Timestamp>,
         /// Output only. Service account associated with the BigQuery Connection.
         #[prost(string, tag = "4")]
         pub managed_access_identity: ::prost::alloc::string::String,
@@ -918,10 +918,10 @@ pub mod asset {
         pub message: ::prost::alloc::string::String,
         /// Last update time of the status.
         #[prost(message, optional, tag = "3")]
-        pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub update_time: ::core::option::Option<crate::Timestamp>,
         /// The start time of the last discovery run.
         #[prost(message, optional, tag = "4")]
-        pub last_run_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub last_run_time: ::core::option::Option<crate::Timestamp>,
         /// Data Stats of the asset reported by discovery.
         #[prost(message, optional, tag = "6")]
         pub stats: ::core::option::Option<discovery_status::Stats>,
@@ -1049,10 +1049,10 @@ pub struct Environment {
     pub uid: ::prost::alloc::string::String,
     /// Output only. Environment creation time.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the environment was last updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User defined labels for the environment.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -2205,10 +2205,10 @@ pub struct DataTaxonomy {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the DataTaxonomy was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the DataTaxonomy was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Description of the DataTaxonomy.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -2264,10 +2264,10 @@ pub struct DataAttribute {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the DataAttribute was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the DataAttribute was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Description of the DataAttribute.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -2329,10 +2329,10 @@ pub struct DataAttributeBinding {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the DataAttributeBinding was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the DataAttributeBinding was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Description of the DataAttributeBinding.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -2458,10 +2458,10 @@ pub struct DataScan {
     pub state: i32,
     /// Output only. The time when the scan was created.
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the scan was last updated.
     #[prost(message, optional, tag = "8")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Required. The data source for DataScan.
     #[prost(message, optional, tag = "9")]
     pub data: ::core::option::Option<DataSource>,
@@ -2536,10 +2536,10 @@ pub mod data_scan {
     pub struct ExecutionStatus {
         /// The time when the latest DataScanJob started.
         #[prost(message, optional, tag = "4")]
-        pub latest_job_start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub latest_job_start_time: ::core::option::Option<crate::Timestamp>,
         /// The time when the latest DataScanJob ended.
         #[prost(message, optional, tag = "5")]
-        pub latest_job_end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub latest_job_end_time: ::core::option::Option<crate::Timestamp>,
     }
     impl ::prost::Name for ExecutionStatus {
         const NAME: &'static str = "ExecutionStatus";
@@ -2598,10 +2598,10 @@ pub struct Task {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the task was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the task was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Description of the task.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -2791,7 +2791,7 @@ pub mod task {
         /// If not specified, the task will run shortly after being submitted if
         /// ON_DEMAND and based on the schedule if RECURRING.
         #[prost(message, optional, tag = "6")]
-        pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub start_time: ::core::option::Option<crate::Timestamp>,
         /// Optional. Prevent the task from executing.
         /// This does not cancel already running tasks. It is intended to temporarily
         /// disable RECURRING tasks.
@@ -3028,7 +3028,7 @@ pub mod task {
     pub struct ExecutionStatus {
         /// Output only. Last update time of the status.
         #[prost(message, optional, tag = "3")]
-        pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub update_time: ::core::option::Option<crate::Timestamp>,
         /// Output only. latest job execution
         #[prost(message, optional, tag = "9")]
         pub latest_job: ::core::option::Option<super::Job>,
@@ -3076,10 +3076,10 @@ pub struct Job {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The time when the job was started.
     #[prost(message, optional, tag = "3")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the job ended.
     #[prost(message, optional, tag = "4")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Execution state for the job.
     #[prost(enumeration = "job::State", tag = "5")]
     pub state: i32,

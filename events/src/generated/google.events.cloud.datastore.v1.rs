@@ -65,13 +65,13 @@ pub struct EntityResult {
     /// \[`FULL`\]\[google.datastore.v1.EntityResult.ResultType.FULL\] entity results.
     /// If this entity is missing, this field will not be set.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// The time at which the entity was last changed.
     /// This field is set for
     /// \[`FULL`\]\[google.datastore.v1.EntityResult.ResultType.FULL\] entity results.
     /// If this entity is missing, this field will not be set.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// A cursor that points to the position after the result entity.
     /// Set only when the `EntityResult` is part of a `QueryResultBatch` message.
     #[prost(bytes = "vec", tag = "3")]
@@ -337,7 +337,7 @@ pub mod value {
         /// When stored in the Datastore, precise only to microseconds;
         /// any additional precision is rounded down.
         #[prost(message, tag = "10")]
-        TimestampValue(::pbjson_types::Timestamp),
+        TimestampValue(crate::Timestamp),
         /// A key value.
         #[prost(message, tag = "5")]
         KeyValue(super::Key),

@@ -183,10 +183,10 @@ pub struct PrivateConnection {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create time of the resource.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update time of the resource.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -301,10 +301,10 @@ pub struct Route {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create time of the resource.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update time of the resource.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -363,10 +363,10 @@ pub struct ConnectionProfile {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create time of the resource.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update time of the resource.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -1202,10 +1202,10 @@ pub struct Stream {
     pub name: ::prost::alloc::string::String,
     /// Output only. The creation time of the stream.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last update time of the stream.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -1398,7 +1398,7 @@ pub struct Error {
     pub message: ::prost::alloc::string::String,
     /// The time when the error occurred.
     #[prost(message, optional, tag = "4")]
-    pub error_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub error_time: ::core::option::Option<crate::Timestamp>,
     /// Additional information about the error.
     #[prost(map = "string, string", tag = "5")]
     pub details: ::std::collections::HashMap<

@@ -40,10 +40,10 @@ pub struct DeliveryPipeline {
     >,
     /// Output only. Time at which the pipeline was created.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Most recent time at which the pipeline was updated.
     #[prost(message, optional, tag = "7")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Information around the state of the Delivery Pipeline.
     #[prost(message, optional, tag = "11")]
     pub condition: ::core::option::Option<PipelineCondition>,
@@ -549,7 +549,7 @@ pub struct PipelineReadyCondition {
     pub status: bool,
     /// Last time the condition was updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for PipelineReadyCondition {
     const NAME: &'static str = "PipelineReadyCondition";
@@ -574,7 +574,7 @@ pub struct TargetsPresentCondition {
     pub missing_targets: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     /// Last time the condition was updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for TargetsPresentCondition {
     const NAME: &'static str = "TargetsPresentCondition";
@@ -682,10 +682,10 @@ pub struct Target {
     pub require_approval: bool,
     /// Output only. Time at which the `Target` was created.
     #[prost(message, optional, tag = "8")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Most recent time at which the `Target` was updated.
     #[prost(message, optional, tag = "9")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. This checksum is computed by the server based on the value of
     /// other fields, and may be sent on update and delete requests to ensure the
     /// client has an up-to-date value before proceeding.
@@ -1062,10 +1062,10 @@ pub struct CustomTargetType {
     >,
     /// Output only. Time at which the `CustomTargetType` was created.
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Most recent time at which the `CustomTargetType` was updated.
     #[prost(message, optional, tag = "8")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. This checksum is computed by the server based on the value of
     /// other fields, and may be sent on update and delete requests to ensure the
     /// client has an up-to-date value before proceeding.
@@ -1274,13 +1274,13 @@ pub struct Release {
     pub abandoned: bool,
     /// Output only. Time at which the `Release` was created.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the render began.
     #[prost(message, optional, tag = "7")]
-    pub render_start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub render_start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the render completed.
     #[prost(message, optional, tag = "8")]
-    pub render_end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub render_end_time: ::core::option::Option<crate::Timestamp>,
     /// Cloud Storage URI of tar.gz archive containing Skaffold configuration.
     #[prost(string, tag = "17")]
     pub skaffold_config_uri: ::prost::alloc::string::String,
@@ -1540,11 +1540,11 @@ pub mod release {
         /// The time at which this release's version of Skaffold will enter
         /// maintenance mode.
         #[prost(message, optional, tag = "3")]
-        pub maintenance_mode_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub maintenance_mode_time: ::core::option::Option<crate::Timestamp>,
         /// The time at which this release's version of Skaffold will no longer be
         /// supported.
         #[prost(message, optional, tag = "4")]
-        pub support_expiration_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub support_expiration_time: ::core::option::Option<crate::Timestamp>,
     }
     impl ::prost::Name for SkaffoldSupportedCondition {
         const NAME: &'static str = "SkaffoldSupportedCondition";
@@ -1805,19 +1805,19 @@ pub struct Rollout {
     >,
     /// Output only. Time at which the `Rollout` was created.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the `Rollout` was approved.
     #[prost(message, optional, tag = "7")]
-    pub approve_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub approve_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the `Rollout` was enqueued.
     #[prost(message, optional, tag = "8")]
-    pub enqueue_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub enqueue_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the `Rollout` started deploying.
     #[prost(message, optional, tag = "9")]
-    pub deploy_start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub deploy_start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the `Rollout` finished deploying.
     #[prost(message, optional, tag = "10")]
-    pub deploy_end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub deploy_end_time: ::core::option::Option<crate::Timestamp>,
     /// Required. The ID of Target to which this `Rollout` is deploying.
     #[prost(string, tag = "18")]
     pub target_id: ::prost::alloc::string::String,
@@ -2562,10 +2562,10 @@ pub struct Automation {
     pub description: ::prost::alloc::string::String,
     /// Output only. Time at which the automation was created.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time at which the automation was updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User annotations. These attributes can only be set and used by
     /// the user, and not by Cloud Deploy. Annotations must meet the following
     /// constraints:

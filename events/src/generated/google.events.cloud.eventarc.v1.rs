@@ -17,10 +17,10 @@ pub struct Channel {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// The name of the event provider (e.g. Eventarc SaaS partner) associated
     /// with the channel. This provider will be granted permissions to publish
     /// events to the channel. Format:
@@ -156,10 +156,10 @@ pub struct ChannelConnection {
     pub channel: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "7")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels.
     #[prost(map = "string, string", tag = "9")]
     pub labels: ::std::collections::HashMap<
@@ -198,10 +198,10 @@ pub struct Enrollment {
     pub etag: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -362,10 +362,10 @@ pub struct GoogleApiSource {
     pub etag: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -519,10 +519,10 @@ pub struct MessageBus {
     pub etag: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Resource labels.
     #[prost(map = "string, string", tag = "6")]
     pub labels: ::std::collections::HashMap<
@@ -574,13 +574,13 @@ pub struct Pipeline {
     /// to nine fractional digits. Examples: "2014-10-02T15:01:23Z" and
     /// "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     /// A timestamp in RFC3339 UTC "Zulu" format, with nanosecond resolution and up
     /// to nine fractional digits. Examples: "2014-10-02T15:01:23Z" and
     /// "2014-10-02T15:01:23.045123456Z".
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. User labels attached to the Pipeline that can be used to group
     /// resources. An object containing a list of "key": value pairs. Example: {
     /// "name": "wrench", "mass": "1.3kg", "count": "3" }.
@@ -1319,10 +1319,10 @@ pub struct Trigger {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The creation time.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last-modified time.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Required. Unordered list. The list of filters that applies to event
     /// attributes. Only events that match all the provided filters are sent to the
     /// destination.

@@ -83,14 +83,14 @@ pub struct Document {
     /// recreated. It can also be compared to values from other documents and
     /// the `read_time` of a query.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// The time at which the document was last changed.
     ///
     /// This value is initially set to the `create_time` then increases
     /// monotonically with each change to the document. It can also be
     /// compared to values from other documents and the `read_time` of a query.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for Document {
     const NAME: &'static str = "Document";
@@ -131,7 +131,7 @@ pub mod value {
         /// Precise only to microseconds. When stored, any additional precision is
         /// rounded down.
         #[prost(message, tag = "10")]
-        TimestampValue(::pbjson_types::Timestamp),
+        TimestampValue(crate::Timestamp),
         /// A string value.
         ///
         /// The string, represented as UTF-8, must not exceed 1 MiB - 89 bytes.

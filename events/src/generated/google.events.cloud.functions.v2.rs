@@ -30,7 +30,7 @@ pub struct Function {
     pub state: i32,
     /// Output only. The last update timestamp of a Cloud Function.
     #[prost(message, optional, tag = "7")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels associated with this Cloud Function.
     #[prost(map = "string, string", tag = "8")]
     pub labels: ::std::collections::HashMap<

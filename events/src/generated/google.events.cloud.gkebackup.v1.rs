@@ -89,10 +89,10 @@ pub struct Backup {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The timestamp when this Backup resource was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when this Backup resource was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. This flag indicates whether this Backup resource was created
     /// manually by a user or via a schedule in the BackupPlan. A value of True
     /// means that the Backup was created manually.
@@ -120,7 +120,7 @@ pub struct Backup {
     /// backup (calculated from create_time +
     /// \[delete_lock_days\]\[google.cloud.gkebackup.v1.Backup.delete_lock_days\]).
     #[prost(message, optional, tag = "8")]
-    pub delete_lock_expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_lock_expire_time: ::core::option::Option<crate::Timestamp>,
     /// The age (in days) after which this Backup will be automatically deleted.
     /// Must be an integer value >= 0:
     ///
@@ -140,7 +140,7 @@ pub struct Backup {
     /// (calculated from create_time +
     /// \[retain_days\]\[google.cloud.gkebackup.v1.Backup.retain_days\]).
     #[prost(message, optional, tag = "10")]
-    pub retain_expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub retain_expire_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The customer managed encryption key that was used to encrypt
     /// the Backup's artifacts.  Inherited from the parent BackupPlan's
     /// \[encryption_key\]\[google.cloud.gkebackup.v1.BackupPlan.BackupConfig.encryption_key\]
@@ -172,7 +172,7 @@ pub struct Backup {
     pub state_reason: ::prost::alloc::string::String,
     /// Output only. Completion time of the Backup
     #[prost(message, optional, tag = "20")]
-    pub complete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub complete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The total number of Kubernetes resources included in the
     /// Backup.
     #[prost(int32, tag = "21")]
@@ -363,11 +363,11 @@ pub struct BackupPlan {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The timestamp when this BackupPlan resource was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when this BackupPlan resource was last
     /// updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User specified descriptive string for this BackupPlan.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -585,11 +585,11 @@ pub struct Restore {
     pub uid: ::prost::alloc::string::String,
     /// Output only. The timestamp when this Restore resource was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when this Restore resource was last
     /// updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User specified descriptive string for this Restore.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,
@@ -631,7 +631,7 @@ pub struct Restore {
     pub state_reason: ::prost::alloc::string::String,
     /// Output only. Timestamp of when the restore operation completed.
     #[prost(message, optional, tag = "12")]
-    pub complete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub complete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Number of resources restored during the restore execution.
     #[prost(int32, tag = "13")]
     pub resources_restored_count: i32,
@@ -1110,11 +1110,11 @@ pub struct RestorePlan {
     /// Output only. The timestamp when this RestorePlan resource was
     /// created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when this RestorePlan resource was last
     /// updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User specified descriptive string for this RestorePlan.
     #[prost(string, tag = "5")]
     pub description: ::prost::alloc::string::String,

@@ -35,13 +35,13 @@ pub struct Feature {
     >,
     /// Output only. When the Feature resource was created.
     #[prost(message, optional, tag = "8")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the Feature resource was last updated.
     #[prost(message, optional, tag = "9")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the Feature resource was deleted.
     #[prost(message, optional, tag = "10")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Scope-specific Feature status. If this Feature does
     /// report any per-Scope status, this field may be unused.
     ///
@@ -160,7 +160,7 @@ pub struct FeatureState {
     pub description: ::prost::alloc::string::String,
     /// The time this status and any related Feature-specific details were updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `FeatureState`.
 pub mod feature_state {
@@ -294,13 +294,13 @@ pub struct Scope {
     pub uid: ::prost::alloc::string::String,
     /// Output only. When the scope was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the scope was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the scope was deleted.
     #[prost(message, optional, tag = "5")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. State of the scope resource.
     #[prost(message, optional, tag = "6")]
     pub state: ::core::option::Option<ScopeLifecycleState>,
@@ -403,13 +403,13 @@ pub struct MembershipBinding {
     pub uid: ::prost::alloc::string::String,
     /// Output only. When the membership binding was created.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the membership binding was last updated.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the membership binding was deleted.
     #[prost(message, optional, tag = "7")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. State of the membership binding resource.
     #[prost(message, optional, tag = "8")]
     pub state: ::core::option::Option<MembershipBindingLifecycleState>,
@@ -547,13 +547,13 @@ pub struct Membership {
     pub state: ::core::option::Option<MembershipState>,
     /// Output only. When the Membership was created.
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the Membership was last updated.
     #[prost(message, optional, tag = "7")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. When the Membership was deleted.
     #[prost(message, optional, tag = "8")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. An externally-generated and managed ID for this Membership. This
     /// ID may be modified after creation, but this is not recommended.
     ///
@@ -569,7 +569,7 @@ pub struct Membership {
     /// Connect, or that have never connected successfully, this field will be
     /// unset.
     #[prost(message, optional, tag = "10")]
-    pub last_connection_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_connection_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Google-generated UUID for this resource. This is unique across
     /// all Membership resources. If a Membership resource is deleted and another
     /// resource with the same name is created, it gets a different unique_id.
@@ -963,7 +963,7 @@ pub struct KubernetesMetadata {
     /// update_time is different from the Membership-level update_time since
     /// EndpointDetails are updated internally for API consumers.
     #[prost(message, optional, tag = "100")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for KubernetesMetadata {
     const NAME: &'static str = "KubernetesMetadata";

@@ -31,26 +31,26 @@ pub struct Device {
     /// have been sent. Timestamps are periodically collected and written to
     /// storage; they may be stale by a few minutes.
     #[prost(message, optional, tag = "7")]
-    pub last_heartbeat_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_heartbeat_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The last time a telemetry event was received. Timestamps are
     /// periodically collected and written to storage; they may be stale by a few
     /// minutes.
     #[prost(message, optional, tag = "8")]
-    pub last_event_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_event_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The last time a state event was received. Timestamps are
     /// periodically collected and written to storage; they may be stale by a few
     /// minutes.
     #[prost(message, optional, tag = "20")]
-    pub last_state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_state_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The last time a cloud-to-device config version acknowledgment
     /// was received from the device. This field is only for configurations
     /// sent through MQTT.
     #[prost(message, optional, tag = "14")]
-    pub last_config_ack_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_config_ack_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The last time a cloud-to-device config version was sent to
     /// the device.
     #[prost(message, optional, tag = "18")]
-    pub last_config_send_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_config_send_time: ::core::option::Option<crate::Timestamp>,
     /// If a device is blocked, connections or requests from this device will fail.
     /// Can be used to temporarily prevent the device from connecting if, for
     /// example, the sensor is generating bad data and needs maintenance.
@@ -60,7 +60,7 @@ pub struct Device {
     /// publish to Cloud Pub/Sub. This field is the timestamp of
     /// 'last_error_status'.
     #[prost(message, optional, tag = "10")]
-    pub last_error_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_error_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The error message of the most recent error, such as a failure
     /// to publish to Cloud Pub/Sub. 'last_error_time' is the timestamp of this
     /// field. If no errors have occurred, this field has an empty message
@@ -134,7 +134,7 @@ pub struct GatewayConfig {
     /// \[Output only\] The most recent time at which the device accessed the gateway
     /// specified in `last_accessed_gateway`.
     #[prost(message, optional, tag = "4")]
-    pub last_accessed_gateway_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_accessed_gateway_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for GatewayConfig {
     const NAME: &'static str = "GatewayConfig";
@@ -327,10 +327,10 @@ pub struct X509CertificateDetails {
     pub subject: ::prost::alloc::string::String,
     /// The time the certificate becomes valid.
     #[prost(message, optional, tag = "3")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The time the certificate becomes invalid.
     #[prost(message, optional, tag = "4")]
-    pub expiry_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expiry_time: ::core::option::Option<crate::Timestamp>,
     /// The algorithm used to sign the certificate.
     #[prost(string, tag = "5")]
     pub signature_algorithm: ::prost::alloc::string::String,
@@ -378,7 +378,7 @@ pub struct DeviceCredential {
     /// credential will be ignored for new client authentication requests after
     /// this timestamp; however, it will not be automatically deleted.
     #[prost(message, optional, tag = "6")]
-    pub expiration_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expiration_time: ::core::option::Option<crate::Timestamp>,
     /// The credential data. Reserved for expansion in the future.
     #[prost(oneof = "device_credential::Credential", tags = "2")]
     pub credential: ::core::option::Option<device_credential::Credential>,
@@ -445,7 +445,7 @@ pub struct DeviceConfig {
     /// \[Output only\] The time at which this configuration version was updated in
     /// Cloud IoT Core. This timestamp is set by the server.
     #[prost(message, optional, tag = "2")]
-    pub cloud_update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub cloud_update_time: ::core::option::Option<crate::Timestamp>,
     /// \[Output only\] The time at which Cloud IoT Core received the
     /// acknowledgment from the device, indicating that the device has received
     /// this configuration version. If this field is not present, the device has
@@ -456,7 +456,7 @@ pub struct DeviceConfig {
     /// versions may never be sent to the device, and therefore are never
     /// acknowledged. This timestamp is set by Cloud IoT Core.
     #[prost(message, optional, tag = "3")]
-    pub device_ack_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub device_ack_time: ::core::option::Option<crate::Timestamp>,
     /// The device configuration data.
     #[prost(bytes = "vec", tag = "4")]
     pub binary_data: ::prost::alloc::vec::Vec<u8>,
@@ -477,7 +477,7 @@ pub struct DeviceState {
     /// \[Output only\] The time at which this state version was updated in Cloud
     /// IoT Core.
     #[prost(message, optional, tag = "1")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// The device state data.
     #[prost(bytes = "vec", tag = "2")]
     pub binary_data: ::prost::alloc::vec::Vec<u8>,

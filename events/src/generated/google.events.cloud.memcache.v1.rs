@@ -61,10 +61,10 @@ pub struct Instance {
     pub memcache_nodes: ::prost::alloc::vec::Vec<instance::Node>,
     /// Output only. The time the instance was created.
     #[prost(message, optional, tag = "13")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the instance was updated.
     #[prost(message, optional, tag = "14")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The state of this Memcached instance.
     #[prost(enumeration = "instance::State", tag = "15")]
     pub state: i32,
@@ -332,10 +332,10 @@ impl ::prost::Name for Instance {
 pub struct MaintenancePolicy {
     /// Output only. The time when the policy was created.
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the policy was updated.
     #[prost(message, optional, tag = "2")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Description of what this policy is for. Create/Update methods
     /// return INVALID_ARGUMENT if the length is greater than 512.
     #[prost(string, tag = "3")]
@@ -387,15 +387,15 @@ pub struct MaintenanceSchedule {
     /// Output only. The start time of any upcoming scheduled maintenance for this
     /// instance.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The end time of any upcoming scheduled maintenance for this
     /// instance.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The deadline that the maintenance schedule start time can not
     /// go beyond, including reschedule.
     #[prost(message, optional, tag = "4")]
-    pub schedule_deadline_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub schedule_deadline_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for MaintenanceSchedule {
     const NAME: &'static str = "MaintenanceSchedule";

@@ -9,10 +9,10 @@ pub struct Federation {
     pub name: ::prost::alloc::string::String,
     /// Output only. The time when the metastore federation was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the metastore federation was last updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels for the metastore federation.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -196,10 +196,10 @@ pub struct Service {
     pub name: ::prost::alloc::string::String,
     /// Output only. The time when the metastore service was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the metastore service was last updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels for the metastore service.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -825,13 +825,13 @@ pub struct MetadataImport {
     pub description: ::prost::alloc::string::String,
     /// Output only. The time when the metadata import was started.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the metadata import was last updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the metadata import finished.
     #[prost(message, optional, tag = "7")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the metadata import.
     #[prost(enumeration = "metadata_import::State", tag = "5")]
     pub state: i32,
@@ -987,10 +987,10 @@ impl ::prost::Name for MetadataImport {
 pub struct MetadataExport {
     /// Output only. The time when the export started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the export ended.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the export.
     #[prost(enumeration = "metadata_export::State", tag = "3")]
     pub state: i32,
@@ -1083,10 +1083,10 @@ pub struct Backup {
     pub name: ::prost::alloc::string::String,
     /// Output only. The time when the backup was started.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the backup finished creating.
     #[prost(message, optional, tag = "3")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the backup.
     #[prost(enumeration = "backup::State", tag = "4")]
     pub state: i32,
@@ -1173,10 +1173,10 @@ impl ::prost::Name for Backup {
 pub struct Restore {
     /// Output only. The time when the restore started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the restore ended.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of the restore.
     #[prost(enumeration = "restore::State", tag = "3")]
     pub state: i32,

@@ -11,10 +11,10 @@ pub struct ServiceConnectionMap {
     pub name: ::prost::alloc::string::String,
     /// Output only. Time when the ServiceConnectionMap was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time when the ServiceConnectionMap was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -295,10 +295,10 @@ pub struct ServiceConnectionPolicy {
     pub name: ::prost::alloc::string::String,
     /// Output only. Time when the ServiceConnectionMap was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time when the ServiceConnectionMap was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -487,10 +487,10 @@ pub struct ServiceClass {
     pub service_class: ::prost::alloc::string::String,
     /// Output only. Time when the ServiceClass was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time when the ServiceClass was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -528,10 +528,10 @@ pub struct ServiceConnectionToken {
     pub name: ::prost::alloc::string::String,
     /// Output only. Time when the ServiceConnectionToken was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time when the ServiceConnectionToken was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-defined labels.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -572,10 +572,10 @@ pub struct Hub {
     pub name: ::prost::alloc::string::String,
     /// Output only. The time the hub was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the hub was last updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional labels in key:value format. For more information about labels, see
     /// [Requirements for
     /// labels](<https://cloud.google.com/resource-manager/docs/creating-managing-labels#requirements>).
@@ -655,10 +655,10 @@ pub struct Spoke {
     pub name: ::prost::alloc::string::String,
     /// Output only. The time the spoke was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the spoke was last updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional labels in key:value format. For more information about labels, see
     /// [Requirements for
     /// labels](<https://cloud.google.com/resource-manager/docs/creating-managing-labels#requirements>).

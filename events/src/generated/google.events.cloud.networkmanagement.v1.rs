@@ -2095,10 +2095,10 @@ pub struct ConnectivityTest {
     >,
     /// Output only. The time the test was created.
     #[prost(message, optional, tag = "10")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the test's configuration was updated.
     #[prost(message, optional, tag = "11")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The reachability details of this test from the latest run.
     /// The details are updated when creating a new test, updating an
     /// existing test, or triggering a one-time rerun of an existing test.
@@ -2300,7 +2300,7 @@ pub struct ReachabilityDetails {
     pub result: i32,
     /// The time of the configuration analysis.
     #[prost(message, optional, tag = "2")]
-    pub verify_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub verify_time: ::core::option::Option<crate::Timestamp>,
     /// The details of a failure or a cancellation of reachability analysis.
     #[prost(message, optional, tag = "3")]
     pub error: ::core::option::Option<super::super::super::super::rpc::Status>,

@@ -188,10 +188,10 @@ pub struct EndpointPolicy {
     pub name: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Set of label tags associated with the EndpointPolicy resource.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -309,10 +309,10 @@ pub struct Gateway {
     pub self_link: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Set of label tags associated with the Gateway resource.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -460,10 +460,10 @@ pub struct GrpcRoute {
     pub self_link: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Set of label tags associated with the GrpcRoute resource.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -957,10 +957,10 @@ pub struct HttpRoute {
     pub description: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Required. Hostnames define a set of hosts that should match against the
     /// HTTP host header to select a HttpRoute to process the request. Hostname is
     /// the fully qualified domain name of a network host, as defined by RFC 1123
@@ -1708,10 +1708,10 @@ pub struct Mesh {
     pub self_link: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Set of label tags associated with the Mesh resource.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -1755,10 +1755,10 @@ pub struct ServiceBinding {
     pub description: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "4")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Required. The full Service Directory Service name of the format
     /// projects/*/locations/*/namespaces/*/services/*
     #[prost(string, tag = "5")]
@@ -1799,10 +1799,10 @@ pub struct TcpRoute {
     pub self_link: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. A free-text description of the resource. Max length 1024
     /// characters.
     #[prost(string, tag = "4")]
@@ -1972,10 +1972,10 @@ pub struct TlsRoute {
     pub self_link: ::prost::alloc::string::String,
     /// Output only. The timestamp when the resource was created.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp when the resource was updated.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. A free-text description of the resource. Max length 1024
     /// characters.
     #[prost(string, tag = "4")]

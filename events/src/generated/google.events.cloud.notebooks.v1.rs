@@ -21,7 +21,7 @@ pub struct Environment {
     pub post_startup_script: ::prost::alloc::string::String,
     /// Output only. The time at which this environment was created.
     #[prost(message, optional, tag = "9")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Type of the environment; can be one of VM image, or container image.
     #[prost(oneof = "environment::ImageType", tags = "6, 7")]
     pub image_type: ::core::option::Option<environment::ImageType>,
@@ -134,10 +134,10 @@ pub struct Runtime {
     pub metrics: ::core::option::Option<RuntimeMetrics>,
     /// Output only. Runtime creation time.
     #[prost(message, optional, tag = "20")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Runtime update time.
     #[prost(message, optional, tag = "21")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. The labels to associate with this Managed Notebook or Runtime.
     /// Label **keys** must contain 1 to 63 characters, and must conform to
     /// [RFC 1035](<https://www.ietf.org/rfc/rfc1035.txt>).
@@ -1544,10 +1544,10 @@ pub struct Execution {
     pub description: ::prost::alloc::string::String,
     /// Output only. Time the Execution was instantiated.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time the Execution was last updated.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. State of the underlying AI Platform job.
     #[prost(enumeration = "execution::State", tag = "7")]
     pub state: i32,
@@ -1849,10 +1849,10 @@ pub struct Instance {
     pub can_ip_forward: bool,
     /// Output only. Instance creation time.
     #[prost(message, optional, tag = "23")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Instance update time.
     #[prost(message, optional, tag = "24")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Type of the environment; can be one of VM image, or container image.
     #[prost(oneof = "instance::Environment", tags = "2, 3")]
     pub environment: ::core::option::Option<instance::Environment>,
@@ -2054,7 +2054,7 @@ pub mod instance {
         pub state: i32,
         /// The time that this instance upgrade history entry is created.
         #[prost(message, optional, tag = "7")]
-        pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub create_time: ::core::option::Option<crate::Timestamp>,
         /// Target VM Image. Format: `ainotebooks-vm/project/image-name/name`.
         #[prost(string, tag = "8")]
         pub target_image: ::prost::alloc::string::String,
@@ -2522,10 +2522,10 @@ pub struct Schedule {
     pub time_zone: ::prost::alloc::string::String,
     /// Output only. Time the schedule was created.
     #[prost(message, optional, tag = "7")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Time the schedule was last updated.
     #[prost(message, optional, tag = "8")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Notebook Execution Template corresponding to this schedule.
     #[prost(message, optional, tag = "9")]
     pub execution_template: ::core::option::Option<ExecutionTemplate>,

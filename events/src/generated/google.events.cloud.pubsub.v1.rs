@@ -52,7 +52,7 @@ pub struct PubsubMessage {
     /// The time at which the message was published, populated by the server when
     /// it receives the `Publish` call.
     #[prost(message, optional, tag = "4")]
-    pub publish_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub publish_time: ::core::option::Option<crate::Timestamp>,
     /// If non-empty, identifies related messages for which publish order should be
     /// respected.
     #[prost(string, tag = "5")]

@@ -99,7 +99,7 @@ pub struct Instance {
     pub current_location_id: ::prost::alloc::string::String,
     /// Output only. The time the instance was created.
     #[prost(message, optional, tag = "13")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current state of this instance.
     #[prost(enumeration = "instance::State", tag = "14")]
     pub state: i32,
@@ -535,12 +535,12 @@ pub struct PersistenceConfig {
     pub rdb_snapshot_period: i32,
     /// Output only. The next time that a snapshot attempt is scheduled to occur.
     #[prost(message, optional, tag = "4")]
-    pub rdb_next_snapshot_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub rdb_next_snapshot_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Date and time that the first snapshot was/will be attempted, and
     /// to which future snapshots will be aligned. If not provided, the current
     /// time will be used.
     #[prost(message, optional, tag = "5")]
-    pub rdb_snapshot_start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub rdb_snapshot_start_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `PersistenceConfig`.
 pub mod persistence_config {
@@ -655,10 +655,10 @@ impl ::prost::Name for PersistenceConfig {
 pub struct MaintenancePolicy {
     /// Output only. The time when the policy was created.
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the policy was last updated.
     #[prost(message, optional, tag = "2")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Description of what this policy is for. Create/Update methods
     /// return INVALID_ARGUMENT if the length is greater than 512.
     #[prost(string, tag = "3")]
@@ -713,18 +713,18 @@ pub struct MaintenanceSchedule {
     /// Output only. The start time of any upcoming scheduled maintenance for this
     /// instance.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The end time of any upcoming scheduled maintenance for this
     /// instance.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// If the scheduled maintenance can be rescheduled, default is true.
     #[prost(bool, tag = "3")]
     pub can_reschedule: bool,
     /// Output only. The deadline that the maintenance schedule start time can not
     /// go beyond, including reschedule.
     #[prost(message, optional, tag = "5")]
-    pub schedule_deadline_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub schedule_deadline_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for MaintenanceSchedule {
     const NAME: &'static str = "MaintenanceSchedule";
@@ -746,12 +746,12 @@ pub struct TlsCertificate {
     /// 3339](<https://tools.ietf.org/html/rfc3339>) format, for example
     /// `2020-05-18T00:00:00.094Z`.
     #[prost(message, optional, tag = "3")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time when the certificate expires in [RFC
     /// 3339](<https://tools.ietf.org/html/rfc3339>) format, for example
     /// `2020-05-18T00:00:00.094Z`.
     #[prost(message, optional, tag = "4")]
-    pub expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expire_time: ::core::option::Option<crate::Timestamp>,
     /// Sha1 Fingerprint of the certificate.
     #[prost(string, tag = "5")]
     pub sha1_fingerprint: ::prost::alloc::string::String,

@@ -501,7 +501,7 @@ pub struct Job {
     pub time_zone: ::prost::alloc::string::String,
     /// Output only. The creation time of the job.
     #[prost(message, optional, tag = "9")]
-    pub user_update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub user_update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. State of the job.
     #[prost(enumeration = "job::State", tag = "10")]
     pub state: i32,
@@ -512,10 +512,10 @@ pub struct Job {
     /// retry of a previously failed attempt or the next execution time
     /// according to the schedule.
     #[prost(message, optional, tag = "17")]
-    pub schedule_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub schedule_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the last job attempt started.
     #[prost(message, optional, tag = "18")]
-    pub last_attempt_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_attempt_time: ::core::option::Option<crate::Timestamp>,
     /// Settings that determine the retry behavior.
     #[prost(message, optional, tag = "19")]
     pub retry_config: ::core::option::Option<RetryConfig>,

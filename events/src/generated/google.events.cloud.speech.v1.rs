@@ -41,11 +41,11 @@ pub struct CustomClass {
     /// Output only. The time at which this resource was requested for deletion.
     /// This field is not used.
     #[prost(message, optional, tag = "11")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which this resource will be purged.
     /// This field is not used.
     #[prost(message, optional, tag = "12")]
-    pub expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expire_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Allows users to store small amounts of arbitrary data.
     /// Both the key and the value must be 63 characters or less each.
     /// At most 100 annotations.
@@ -188,11 +188,11 @@ pub struct PhraseSet {
     /// Output only. The time at which this resource was requested for deletion.
     /// This field is not used.
     #[prost(message, optional, tag = "12")]
-    pub delete_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub delete_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time at which this resource will be purged.
     /// This field is not used.
     #[prost(message, optional, tag = "13")]
-    pub expire_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub expire_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Allows users to store small amounts of arbitrary data.
     /// Both the key and the value must be 63 characters or less each.
     /// At most 100 annotations.

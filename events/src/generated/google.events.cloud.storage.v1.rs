@@ -27,7 +27,7 @@ pub struct StorageObjectData {
     /// The deletion time of the object. Will be returned if and only if this
     /// version of the object has been deleted.
     #[prost(message, optional, tag = "7")]
-    pub time_deleted: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub time_deleted: ::core::option::Option<crate::Timestamp>,
     /// Content-Type of the object data, matching
     /// \[<https://tools.ietf.org/html/rfc7231#section-3.1.1.5\]\[RFC> 7231 §3.1.1.5\].
     /// If an object is stored without a Content-Type, it is served as
@@ -41,7 +41,7 @@ pub struct StorageObjectData {
     /// The creation time of the object.
     /// Attempting to set this field will result in an error.
     #[prost(message, optional, tag = "10")]
-    pub time_created: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub time_created: ::core::option::Option<crate::Timestamp>,
     /// CRC32c checksum. For more information about using the CRC32c
     /// checksum, see
     /// \[<https://cloud.google.com/storage/docs/hashes-etags#\_JSONAPI\]\[Hashes> and
@@ -66,7 +66,7 @@ pub struct StorageObjectData {
     pub etag: ::prost::alloc::string::String,
     /// The modification time of the object metadata.
     #[prost(message, optional, tag = "15")]
-    pub updated: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub updated: ::core::option::Option<crate::Timestamp>,
     /// Storage class of the object.
     #[prost(string, tag = "16")]
     pub storage_class: ::prost::alloc::string::String,
@@ -76,14 +76,14 @@ pub struct StorageObjectData {
     pub kms_key_name: ::prost::alloc::string::String,
     /// The time at which the object's storage class was last changed.
     #[prost(message, optional, tag = "18")]
-    pub time_storage_class_updated: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub time_storage_class_updated: ::core::option::Option<crate::Timestamp>,
     /// Whether an object is under temporary hold.
     #[prost(bool, tag = "19")]
     pub temporary_hold: bool,
     /// A server-determined value that specifies the earliest time that the
     /// object's retention period expires.
     #[prost(message, optional, tag = "20")]
-    pub retention_expiration_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub retention_expiration_time: ::core::option::Option<crate::Timestamp>,
     /// User-provided metadata, in key/value pairs.
     #[prost(map = "string, string", tag = "21")]
     pub metadata: ::std::collections::HashMap<

@@ -11,13 +11,13 @@ pub struct Job {
     pub state: i32,
     /// Output only. The time the job was created.
     #[prost(message, optional, tag = "12")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the transcoding started.
     #[prost(message, optional, tag = "13")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the transcoding finished.
     #[prost(message, optional, tag = "14")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Job time to live value in days, which will be effective after job
     /// completion. Job should be deleted automatically after the given TTL. Enter
     /// a value between 1 and 90. The default is 30.

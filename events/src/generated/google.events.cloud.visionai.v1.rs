@@ -107,10 +107,10 @@ pub struct Cluster {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -465,10 +465,10 @@ pub struct Analysis {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -521,10 +521,10 @@ pub struct Process {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Required. Reference to an existing Analysis resource.
     #[prost(string, tag = "4")]
     pub analysis: ::prost::alloc::string::String,
@@ -571,10 +571,10 @@ pub struct Application {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create timestamp
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Update timestamp
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -608,7 +608,7 @@ pub mod application {
     pub struct ApplicationRuntimeInfo {
         /// Timestamp when the engine be deployed
         #[prost(message, optional, tag = "1")]
-        pub deploy_time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub deploy_time: ::core::option::Option<crate::Timestamp>,
         /// Globally created resources like warehouse dataschemas.
         #[prost(message, repeated, tag = "3")]
         pub global_output_resources: ::prost::alloc::vec::Vec<
@@ -920,10 +920,10 @@ pub struct Draft {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create timestamp
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Create timestamp
     #[prost(message, optional, tag = "7")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs
     #[prost(map = "string, string", tag = "3")]
     pub labels: ::std::collections::HashMap<
@@ -959,10 +959,10 @@ pub struct Processor {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -2058,10 +2058,10 @@ pub struct Stream {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -2104,10 +2104,10 @@ pub struct Event {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -2195,10 +2195,10 @@ pub struct Series {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<

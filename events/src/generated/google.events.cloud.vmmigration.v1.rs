@@ -11,10 +11,10 @@ pub struct ReplicationCycle {
     pub cycle_number: i32,
     /// The time the replication cycle has started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The time the replication cycle has ended.
     #[prost(message, optional, tag = "6")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// The accumulated duration the replication cycle was paused.
     #[prost(message, optional, tag = "7")]
     pub total_pause_duration: ::core::option::Option<::pbjson_types::Duration>,
@@ -106,10 +106,10 @@ impl ::prost::Name for ReplicationCycle {
 pub struct CycleStep {
     /// The time the cycle step has started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The time the cycle step has ended.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     #[prost(oneof = "cycle_step::Step", tags = "3, 4, 5")]
     pub step: ::core::option::Option<cycle_step::Step>,
 }
@@ -198,7 +198,7 @@ pub struct ReplicationSync {
     /// The most updated snapshot created time in the source that finished
     /// replication.
     #[prost(message, optional, tag = "1")]
-    pub last_sync_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_sync_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for ReplicationSync {
     const NAME: &'static str = "ReplicationSync";
@@ -234,10 +234,10 @@ pub struct MigratingVm {
     /// Output only. The time the migrating VM was created (this refers to this
     /// resource and not to the time it was installed in the source).
     #[prost(message, optional, tag = "9")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last time the migrating VM resource was updated.
     #[prost(message, optional, tag = "10")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The most updated snapshot created time in the source that
     /// finished replication.
     #[prost(message, optional, tag = "11")]
@@ -247,7 +247,7 @@ pub struct MigratingVm {
     pub state: i32,
     /// Output only. The last time the migrating VM state was updated.
     #[prost(message, optional, tag = "22")]
-    pub state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub state_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Details of the current running replication cycle.
     #[prost(message, optional, tag = "13")]
     pub current_sync_info: ::core::option::Option<ReplicationCycle>,
@@ -442,10 +442,10 @@ pub struct CloneJob {
     /// Output only. The time the clone job was created (as an API call, not when
     /// it was actually created in the target).
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the clone job was ended.
     #[prost(message, optional, tag = "22")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The name of the clone.
     #[prost(string, tag = "3")]
     pub name: ::prost::alloc::string::String,
@@ -454,7 +454,7 @@ pub struct CloneJob {
     pub state: i32,
     /// Output only. The time the state was last updated.
     #[prost(message, optional, tag = "14")]
-    pub state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub state_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Provides details for the errors that led to the Clone Job's
     /// state.
     #[prost(message, optional, tag = "17")]
@@ -555,10 +555,10 @@ impl ::prost::Name for CloneJob {
 pub struct CloneStep {
     /// The time the step has started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The time the step has ended.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     #[prost(oneof = "clone_step::Step", tags = "3, 4, 5")]
     pub step: ::core::option::Option<clone_step::Step>,
 }
@@ -634,10 +634,10 @@ pub struct CutoverJob {
     /// Output only. The time the cutover job was created (as an API call, not when
     /// it was actually created in the target).
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The time the cutover job had finished.
     #[prost(message, optional, tag = "16")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The name of the cutover job.
     #[prost(string, tag = "3")]
     pub name: ::prost::alloc::string::String,
@@ -646,7 +646,7 @@ pub struct CutoverJob {
     pub state: i32,
     /// Output only. The time the state was last updated.
     #[prost(message, optional, tag = "6")]
-    pub state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub state_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The current progress in percentage of the cutover job.
     #[prost(int32, tag = "13")]
     pub progress_percent: i32,
@@ -754,10 +754,10 @@ impl ::prost::Name for CutoverJob {
 pub struct CutoverStep {
     /// The time the step has started.
     #[prost(message, optional, tag = "1")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The time the step has ended.
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     #[prost(oneof = "cutover_step::Step", tags = "3, 4, 5, 6, 7")]
     pub step: ::core::option::Option<cutover_step::Step>,
 }
@@ -814,10 +814,10 @@ pub struct Source {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create time timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update time timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// The labels of the source.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -1035,10 +1035,10 @@ pub struct DatacenterConnector {
     /// Output only. The time the connector was created (as an API call, not when
     /// it was actually installed).
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last time the connector was updated with an API call.
     #[prost(message, optional, tag = "2")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The connector's name.
     #[prost(string, tag = "3")]
     pub name: ::prost::alloc::string::String,
@@ -1065,7 +1065,7 @@ pub struct DatacenterConnector {
     pub state: i32,
     /// Output only. The time the state was last set.
     #[prost(message, optional, tag = "8")]
-    pub state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub state_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Provides details on the state of the Datacenter Connector in
     /// case of an error.
     #[prost(message, optional, tag = "11")]
@@ -1168,7 +1168,7 @@ pub struct UpgradeStatus {
     pub error: ::core::option::Option<super::super::super::super::rpc::Status>,
     /// The time the operation was started.
     #[prost(message, optional, tag = "4")]
-    pub start_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub start_time: ::core::option::Option<crate::Timestamp>,
     /// The version from which we upgraded.
     #[prost(string, tag = "5")]
     pub previous_version: ::prost::alloc::string::String,
@@ -1444,7 +1444,7 @@ pub struct UtilizationReport {
     pub state: i32,
     /// Output only. The time the state was last set.
     #[prost(message, optional, tag = "4")]
-    pub state_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub state_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Provides details on the state of the report in case of an
     /// error.
     #[prost(message, optional, tag = "5")]
@@ -1452,7 +1452,7 @@ pub struct UtilizationReport {
     /// Output only. The time the report was created (this refers to the time of
     /// the request, not the time the report creation completed).
     #[prost(message, optional, tag = "6")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Time frame of the report.
     #[prost(enumeration = "utilization_report::TimeFrame", tag = "7")]
     pub time_frame: i32,
@@ -1461,7 +1461,7 @@ pub struct UtilizationReport {
     /// is 2021/01/20 and the time frame is WEEK then the report covers the week
     /// between 2021/01/20 and 2021/01/14.
     #[prost(message, optional, tag = "8")]
-    pub frame_end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub frame_end_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. Total number of VMs included in the report.
     #[prost(int32, tag = "9")]
     pub vm_count: i32,
@@ -2139,10 +2139,10 @@ pub struct TargetProject {
     /// Output only. The time this target project resource was created (not related
     /// to when the Compute Engine project it points to was created).
     #[prost(message, optional, tag = "4")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last time the target project resource was updated.
     #[prost(message, optional, tag = "5")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for TargetProject {
     const NAME: &'static str = "TargetProject";
@@ -2163,10 +2163,10 @@ pub struct Group {
     pub name: ::prost::alloc::string::String,
     /// Output only. The create time timestamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The update time timestamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// User-provided description of the group.
     #[prost(string, tag = "4")]
     pub description: ::prost::alloc::string::String,
@@ -2209,7 +2209,7 @@ pub struct MigrationWarning {
     >,
     /// The time the warning occurred.
     #[prost(message, optional, tag = "5")]
-    pub warning_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub warning_time: ::core::option::Option<crate::Timestamp>,
 }
 /// Nested message and enum types in `MigrationWarning`.
 pub mod migration_warning {

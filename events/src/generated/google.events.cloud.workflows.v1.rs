@@ -28,14 +28,14 @@ pub struct Workflow {
     pub revision_id: ::prost::alloc::string::String,
     /// Output only. The timestamp of when the workflow was created.
     #[prost(message, optional, tag = "5")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The last update timestamp of the workflow.
     #[prost(message, optional, tag = "6")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. The timestamp that the latest revision of the workflow
     /// was created.
     #[prost(message, optional, tag = "7")]
-    pub revision_create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub revision_create_time: ::core::option::Option<crate::Timestamp>,
     /// Labels associated with this workflow.
     /// Labels can contain at most 64 entries. Keys and values can be no longer
     /// than 63 characters and can only contain lowercase letters, numeric

@@ -49,10 +49,10 @@ impl ::prost::Name for AuthEventData {
 pub struct UserMetadata {
     /// The date the user was created.
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// The date the user last signed in.
     #[prost(message, optional, tag = "2")]
-    pub last_sign_in_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub last_sign_in_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for UserMetadata {
     const NAME: &'static str = "UserMetadata";

@@ -16,10 +16,10 @@ pub struct Service {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create time stamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Update time stamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -170,10 +170,10 @@ pub struct Schema {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create time stamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Update time stamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<
@@ -231,10 +231,10 @@ pub struct Connector {
     pub name: ::prost::alloc::string::String,
     /// Output only. \[Output only\] Create time stamp.
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Output only. \[Output only\] Update time stamp.
     #[prost(message, optional, tag = "3")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Optional. Labels as key value pairs.
     #[prost(map = "string, string", tag = "4")]
     pub labels: ::std::collections::HashMap<

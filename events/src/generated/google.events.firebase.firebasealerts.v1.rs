@@ -67,7 +67,7 @@ pub struct CrashlyticsRegressionAlertPayload {
     /// The time that the Crashlytics issues was most recently resolved before it
     /// began to reoccur
     #[prost(message, optional, tag = "3")]
-    pub resolve_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub resolve_time: ::core::option::Option<crate::Timestamp>,
 }
 impl ::prost::Name for CrashlyticsRegressionAlertPayload {
     const NAME: &'static str = "CrashlyticsRegressionAlertPayload";
@@ -88,7 +88,7 @@ pub struct CrashlyticsVelocityAlertPayload {
     pub issue: ::core::option::Option<CrashlyticsIssue>,
     /// The time that the Crashlytics issue gets created
     #[prost(message, optional, tag = "2")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// The number of user sessions for the given app version that had this
     /// specific crash issue in the time period used to trigger the velocity alert,
     /// which is currently 1h
@@ -362,11 +362,11 @@ impl ::prost::Name for BillingPlanAutomatedUpdatePayload {
 pub struct AlertData {
     /// Time that the event has created
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// Time that the event has ended. Optional, only present for alertsthat are
     /// ongoing
     #[prost(message, optional, tag = "2")]
-    pub end_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub end_time: ::core::option::Option<crate::Timestamp>,
     /// Payload of the event, which includes the details of the specific alert.
     /// It's a map of keys of String type and values of various types
     #[prost(message, optional, tag = "3")]

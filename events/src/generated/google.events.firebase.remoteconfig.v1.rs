@@ -7,7 +7,7 @@ pub struct RemoteConfigEventData {
     pub version_number: i64,
     /// When the Remote Config template was written to the Remote Config server.
     #[prost(message, optional, tag = "2")]
-    pub update_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub update_time: ::core::option::Option<crate::Timestamp>,
     /// Aggregation of all metadata fields about the account that performed the
     /// update.
     #[prost(message, optional, tag = "3")]

@@ -4,7 +4,7 @@
 pub struct TestMatrixEventData {
     /// Time the test matrix was created.
     #[prost(message, optional, tag = "1")]
-    pub create_time: ::core::option::Option<::pbjson_types::Timestamp>,
+    pub create_time: ::core::option::Option<crate::Timestamp>,
     /// State of the test matrix.
     #[prost(enumeration = "TestState", tag = "2")]
     pub state: i32,

@@ -233,7 +233,7 @@ pub mod attribute_context {
         /// The timestamp when the `destination` service receives the first byte of
         /// the request.
         #[prost(message, optional, tag = "9")]
-        pub time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub time: ::core::option::Option<crate::Timestamp>,
         /// The HTTP request size in bytes. If unknown, it must be -1.
         #[prost(int64, tag = "10")]
         pub size: i64,
@@ -283,7 +283,7 @@ pub mod attribute_context {
         /// The timestamp when the `destination` service generates the first byte of
         /// the response.
         #[prost(message, optional, tag = "4")]
-        pub time: ::core::option::Option<::pbjson_types::Timestamp>,
+        pub time: ::core::option::Option<crate::Timestamp>,
     }
     impl ::prost::Name for Response {
         const NAME: &'static str = "Response";

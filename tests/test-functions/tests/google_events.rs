@@ -291,6 +291,11 @@ fn status_details_in_json_decode_and_come_back_as_sent() {
         from_binary["protoPayload"]["status"], status,
         "{from_binary}"
     );
+    // Times are written back in UTC with `Z`, as the proto3 JSON mapping asks.
+    for time in ["timestamp", "receiveTimestamp"] {
+        let written = from_binary[time].as_str().unwrap_or_default();
+        assert!(written.ends_with('Z'), "{time}: {written}");
+    }
     let event = json!({
         "specversion": "1.0", "id": "audit-2", "source": "//test/google-events", "type": ty,
         "datacontenttype": "application/json", "data": entry,

@@ -8,7 +8,8 @@
 //!    `DIR/proto` and `DIR/third_party/googleapis`; protox has `google/protobuf/*` built in);
 //! 2. generates the prost types of each package the event packages need (`google.events.*`,
 //!    and the `google.type`, `google.rpc`, `google.api` packages they import), with
-//!    `google.protobuf` taken from `pbjson_types`;
+//!    `google.protobuf` taken from `pbjson_types` but for `Any` and `Timestamp` (the events
+//!    crate's own);
 //! 3. generates their serde implementations (proto3 JSON mapping) with pbjson-build, unknown
 //!    fields ignored;
 //! 4. writes into OUT_DIR one `<package>.rs` (prost) and one `<package>.serde.rs` (pbjson) per
@@ -70,6 +71,9 @@ const NULL_VALUE_READ_FIXED: &str = "Some(map_.next_value::<::pbjson_types::Null
 /// reads JSON as `{"typeUrl", "value"}` and refuses the `"@type"` of the proto3 mapping, so a
 /// status with details failed its whole event.
 const ANY_TYPE: &str = "crate::Any";
+/// `google.protobuf.Timestamp` is the events crate's own (`events/src/timestamp.rs`), written
+/// in UTC with `Z` as the proto3 JSON mapping says; pbjson-types' writes `+00:00`.
+const TIMESTAMP_TYPE: &str = "crate::Timestamp";
 /// What pbjson-build writes to read a `bytes` field, and what replaces it: the events crate's
 /// own reader, which takes the base64 string without a UTF-8 check and decodes it with SIMD
 /// (a Pub/Sub message's data is most of its event).
@@ -173,6 +177,7 @@ fn run() -> Result<ExitCode> {
         // extern_path would be a duplicate.
         .compile_well_known_types()
         .extern_path(".google.protobuf.Any", ANY_TYPE)
+        .extern_path(".google.protobuf.Timestamp", TIMESTAMP_TYPE)
         .extern_path(".google.protobuf", "::pbjson_types")
         // `impl prost::Name`: the full protobuf name and type URL of each message.
         .enable_type_names();
@@ -195,6 +200,7 @@ fn run() -> Result<ExitCode> {
     builder.register_descriptors(&encoded)?;
     builder
         .extern_path(".google.protobuf.Any", ANY_TYPE)
+        .extern_path(".google.protobuf.Timestamp", TIMESTAMP_TYPE)
         .extern_path(".google.protobuf", "::pbjson_types")
         .ignore_unknown_fields();
     let prefixes: Vec<String> = plan.packages.keys().map(|p| format!(".{p}")).collect();
