@@ -21,6 +21,8 @@ LAUNCHER ?= node
 # where.
 TARGET ?=
 PORT ?= 8080
+# The local workflow (make dev, make invoke) is ff-rust's, built from this checkout.
+FF_RUST := cargo run --quiet -p functions-framework-cli --bin ff-rust --
 
 # Shipped ELF files must load on the cloud's oldest supported glibc.
 GLIBC ?= 2.17
@@ -106,11 +108,12 @@ test: $(FUNCTION_ZIP) ## serve the function on localhost:8080 (PORT=...) the way
 	cd $(PACKAGE) && $(if $(TARGET),FUNCTION_TARGET=$(TARGET)) FUNCTIONS_FRAMEWORK_EXEC=1 PORT=$(PORT) \
 		exec node $(CURDIR)/tools/cloud-worker.js
 
-dev: ## run the function binary directly (no Node.js), rebuilt and restarted on every change
-	$(if $(TARGET),FUNCTION_TARGET=$(TARGET)) PORT=$(PORT) node tools/watch.js $(FUNCTION_DIR) $(FUNCTION_BIN)
+dev: ## run the function binary directly (no Node.js), rebuilt and restarted on every change (ff-rust dev)
+	$(FF_RUST) dev --manifest-path $(FUNCTION_DIR)/Cargo.toml --bin $(FUNCTION_BIN) --port $(PORT) \
+		$(if $(TARGET),--target $(TARGET))
 
-invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary (every family: tests/fixtures/events)
-	node tools/invoke.js $(FIXTURE) http://localhost:$(PORT)/
+invoke: ## send a test event to the local function: make invoke FIXTURE=pubsub-binary [FORM=binary|structured|legacy] (without FIXTURE: the list)
+	$(FF_RUST) invoke $(or $(FIXTURE),--list) --url http://localhost:$(PORT)/ $(if $(FORM),--as $(FORM))
 
 cli: tools ## ff-rust for distribution: a release build that carries the prebuilt shim (target/release/ff-rust, cargo-ff-rust)
 	CARGO_ZIGBUILD_ZIG_PATH=$(ZIG) $(ZIGBUILD) zigbuild --release --target $(TRIPLE).$(GLIBC) -p shim-node

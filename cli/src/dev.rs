@@ -79,7 +79,9 @@ pub(crate) fn run(args: &Dev) -> Result<String, String> {
             }
         }
         std::thread::sleep(Duration::from_millis(250));
-        if let Some(child) = server.as_mut()
+        // On Ctrl-C the terminal signals the server too: its exit is then no news.
+        if !stop.load(Ordering::Relaxed)
+            && let Some(child) = server.as_mut()
             && let Ok(Some(status)) = child.try_wait()
         {
             log(&format!(
@@ -100,6 +102,7 @@ pub(crate) fn run(args: &Dev) -> Result<String, String> {
         }
     }
     stop_server(&mut server);
+    log("stopped");
     Ok(String::new())
 }
 
