@@ -122,8 +122,13 @@ cli: tools ## ff-rust for distribution: a release build that carries the prebuil
 
 # The crates meant for crates.io, packaged and built from their packages as `cargo publish`
 # would (the unpublished ones resolve among themselves).
+CRATE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 PUBLISHED := functions-framework functions-framework-macros functions-framework-events functions-framework-handover functions-framework-cli
 publish-check: ## cargo package (and its verifying build) of every crate meant for crates.io
+	@# The verifying build unpacks each package into CARGO_HOME, under the name of a temporary
+	@# registry, and reuses a copy unpacked by an earlier run of the same version: ours are
+	@# removed first, so that today's sources are the ones verified.
+	rm -rf $${CARGO_HOME:-$$HOME/.cargo}/registry/src/-*/functions-framework*-$(CRATE_VERSION)
 	cargo package --quiet --allow-dirty $(addprefix -p ,$(PUBLISHED)) --target-dir target/package-check
 
 node-deps: $(NODE_TESTS)/node_modules/.package-lock.json $(INJECTED_FF)/node_modules/.package-lock.json ## install the Node.js tests' packages (npm ci)
