@@ -44,7 +44,7 @@ impl Visitor<'_> for Base64Visitor {
 }
 
 /// Decodes base64 in either alphabet; `None` when it is neither.
-pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
+fn decode(text: &[u8]) -> Option<Vec<u8>> {
     // Padding is optional: a string of whole quads decodes the same with or without it.
     let (standard, url_safe) = if text.len() % 4 == 0 {
         (base64_simd::STANDARD, base64_simd::URL_SAFE)

@@ -509,14 +509,14 @@ fn header_bytes<B>(request: &hyper::Request<B>) -> usize {
 /// How a request is being answered: at once (an error found before any function runs), by
 /// an invocation, or by reading the body and then invoking.
 enum Responding<'a> {
-    Now(Option<Response>),
+    Now(std::future::Ready<Response>),
     Invoking(Detach<'a>),
     Reading(Pin<Box<dyn Future<Output = Response> + Send + 'a>>),
 }
 
 impl Responding<'_> {
     fn now(response: Response) -> Self {
-        Responding::Now(Some(response))
+        Responding::Now(std::future::ready(response))
     }
 }
 
@@ -525,11 +525,7 @@ impl Future for Responding<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Response> {
         match self.get_mut() {
-            Responding::Now(response) => Poll::Ready(
-                response
-                    .take()
-                    .unwrap_or_else(|| error::status_only(StatusCode::INTERNAL_SERVER_ERROR)),
-            ),
+            Responding::Now(response) => Pin::new(response).poll(cx),
             Responding::Invoking(detach) => Pin::new(detach).poll(cx),
             Responding::Reading(reading) => reading.as_mut().poll(cx),
         }

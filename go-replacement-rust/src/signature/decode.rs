@@ -239,33 +239,30 @@ fn decode_binary(
     body: &Bytes,
     form: DataForm,
 ) -> Result<(Event, Option<Bytes>), Rejection> {
-    let text = optional_text;
     let required = [
-        (
-            "ce-specversion",
-            text("ce-specversion", headers.specversion)?,
-        ),
-        ("ce-id", text("ce-id", headers.id)?),
-        ("ce-source", text("ce-source", headers.source)?),
-        ("ce-type", text("ce-type", headers.ty)?),
+        ("ce-specversion", headers.specversion),
+        ("ce-id", headers.id),
+        ("ce-source", headers.source),
+        ("ce-type", headers.ty),
     ];
-    let [specversion, id, source, ty] = required.map(|(_, value)| {
-        value
-            .filter(|value| !value.trim_ascii().is_empty())
-            .unwrap_or_default()
-    });
-    if [specversion, id, source, ty].contains(&"") {
-        let missing: Vec<&str> = required
-            .iter()
-            .filter(|(_, value)| value.is_none_or(|value| value.trim_ascii().is_empty()))
-            .map(|(name, _)| *name)
-            .collect();
+    let mut texts = [""; 4];
+    for (text, (name, value)) in texts.iter_mut().zip(required) {
+        *text = optional_text(name, value)?.unwrap_or_default();
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .zip(texts)
+        .filter(|(_, text)| text.trim_ascii().is_empty())
+        .map(|((name, _), _)| *name)
+        .collect();
+    if !missing.is_empty() {
         return Err(Rejection::bad_request(format!(
             "binary-mode CloudEvent is missing the required header{} {}",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ")
         )));
     }
+    let [specversion, id, source, ty] = texts;
     let mut event = if specversion == "1.0" {
         binary_v10(headers, id, source, ty)?
     } else {
@@ -317,12 +314,11 @@ fn binary_v10(
     source: &str,
     ty: &str,
 ) -> Result<Event, Rejection> {
-    let text = optional_text;
     let mut builder = EventBuilderV10::new().id(id).source(source).ty(ty);
-    if let Some(subject) = text("ce-subject", headers.subject)? {
+    if let Some(subject) = optional_text("ce-subject", headers.subject)? {
         builder = builder.subject(subject);
     }
-    if let Some(time) = text("ce-time", headers.time)? {
+    if let Some(time) = optional_text("ce-time", headers.time)? {
         builder = builder.time(time);
     }
     for (name, value) in &headers.extensions {
@@ -333,10 +329,10 @@ fn binary_v10(
         .map_err(|e| Rejection::bad_request(format!("invalid binary-mode CloudEvent: {e}")))?;
     let content_type = match headers.content_type {
         Some(value) => Some(header_text("content-type", value)?),
-        None => text("ce-datacontenttype", headers.ce_datacontenttype)?,
+        None => optional_text("ce-datacontenttype", headers.ce_datacontenttype)?,
     };
     event.set_datacontenttype(content_type);
-    if let Some(schema) = text("ce-dataschema", headers.dataschema)? {
+    if let Some(schema) = optional_text("ce-dataschema", headers.dataschema)? {
         let url = schema.into_url().map_err(|e| {
             Rejection::bad_request(format!(
                 "invalid binary-mode CloudEvent: ce-dataschema is not a URL: {e}"
